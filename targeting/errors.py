@@ -1,0 +1,71 @@
+"""The one family of user-facing errors and the exit codes the command line returns.
+
+Anything raised from this module's classes is a problem with the user's input, settings or
+environment: the CLI prints its message without a traceback. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+# Exit codes (documented in the README). Stable: scripts depend on them.
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_CONFIG = 4
+EXIT_ESTIMATION = 5
+EXIT_OUTPUT = 6
+
+
+class TargetingError(Exception):
+    """Base class for problems the user can fix.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, where (column, rows, cell), and how to fix it.
+    """
+
+    exit_code = EXIT_USAGE
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class InputError(TargetingError):
+    """The input file or its data cannot be used as given."""
+
+    exit_code = EXIT_INPUT
+    code = "input"
+
+
+class ConfigError(TargetingError):
+    """A setting (flag, TOML file or config sheet) is missing, unknown or invalid."""
+
+    exit_code = EXIT_CONFIG
+    code = "config"
+
+
+class EstimationError(TargetingError):
+    """The data are valid but too thin for the requested estimate."""
+
+    exit_code = EXIT_ESTIMATION
+    code = "estimation"
+
+
+class OutputError(TargetingError):
+    """An output cannot be written where asked."""
+
+    exit_code = EXIT_OUTPUT
+    code = "output"
+
+
+def format_rows(rows, limit: int = 5) -> str:
+    """Describe 1-based data row numbers compactly: ``4, 17, 20 and 3 more``."""
+    rows = [int(r) for r in rows]
+    shown = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) > limit:
+        shown += f" and {len(rows) - limit} more"
+    return shown

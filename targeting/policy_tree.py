@@ -1,0 +1,226 @@
+"""Exact search for the best budget-constrained treatment tree of depth 1 or 2.
+
+The problem: choose a tree (a root split and at most one split in each child) and which of its
+leaves to treat, so that the summed benefit of the treated people is as large as possible while
+their summed cost stays within the budget. Leaves are treated whole.
+
+Why it is exact and fast: for a fixed root split, each child contributes one of a small set of
+(benefit, cost) *options*: treat nothing, treat the whole child, or split it on some feature and
+threshold and treat one of the two halves (treating both halves equals treating the whole child).
+Every child option comes from a 2-D histogram of (root feature bin, child feature bin), so all
+options for all root thresholds of one root feature cost one pass over the data per child
+feature. Combining the two children under the budget is a two-list knapsack: sort the right
+options by cost, keep a running best benefit, and look up each left option's remaining budget.
+Ties are broken towards lower cost, then towards simpler trees (options are listed simplest first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NONE, WHOLE = -1, -2  # child options that do not split the child
+
+
+@dataclass(frozen=True)
+class ChildChoice:
+    """What a root child does: nothing (``NONE``), treat whole (``WHOLE``), or split and treat one side."""
+
+    option: int
+    feature: int = -1
+    threshold: int = -1
+    treat_left: bool = False
+
+
+@dataclass(frozen=True)
+class TreeChoice:
+    """The optimal tree in bin coordinates.
+
+    ``feature == -1`` means no root split: treat everyone when ``treat_all`` else no one.
+    Thresholds are bin indices: rows with ``bin < threshold`` go left.
+    """
+
+    benefit: float
+    cost: float
+    feature: int = -1
+    threshold: int = -1
+    treat_all: bool = False
+    left: ChildChoice | None = None
+    right: ChildChoice | None = None
+
+
+def _within(costs, limit):
+    # A relative tolerance keeps sums of many float costs from failing an exactly-met budget.
+    return costs <= limit + 1e-9 * max(1.0, abs(limit))
+
+
+def _child_options(bins, nbins, g, c, j1, depth, min_leaf):
+    """All child options for every threshold of root feature ``j1``.
+
+    Returns arrays of shape (n_thresholds, n_options) for the left and right child: benefit,
+    cost per option column (layout described in `_decode`), plus the root children's sizes.
+    """
+    nb1 = int(nbins[j1])
+    b1 = bins[:, j1].astype(np.int64)
+    n_root = np.bincount(b1, minlength=nb1)
+    g_root = np.bincount(b1, weights=g, minlength=nb1)
+    c_root = np.bincount(b1, weights=c, minlength=nb1)
+    n_left = np.cumsum(n_root)[:-1]
+    g_left = np.cumsum(g_root)[:-1]
+    c_left = np.cumsum(c_root)[:-1]
+    totals = (n_root.sum(), g_root.sum(), c_root.sum())
+    sides = {
+        "left": ([np.zeros(nb1 - 1), g_left], [np.zeros(nb1 - 1), c_left]),
+        "right": ([np.zeros(nb1 - 1), totals[1] - g_left], [np.zeros(nb1 - 1), totals[2] - c_left]),
+    }
+    if depth >= 2:
+        for j2 in range(bins.shape[1]):
+            nb2 = int(nbins[j2])
+            if nb2 < 2:
+                continue
+            idx = b1 * nb2 + bins[:, j2]
+            shape = (nb1, nb2)
+            hist_n = np.bincount(idx, minlength=nb1 * nb2).reshape(shape)
+            hist_g = np.bincount(idx, weights=g, minlength=nb1 * nb2).reshape(shape)
+            hist_c = np.bincount(idx, weights=c, minlength=nb1 * nb2).reshape(shape)
+            for side in ("left", "right"):
+                parts = []
+                for hist in (hist_n, hist_g, hist_c):
+                    upto = np.cumsum(hist, axis=0)[:-1]           # rows with b1 < t1
+                    node = upto if side == "left" else hist.sum(axis=0) - upto
+                    low = np.cumsum(node, axis=1)[:, :-1]          # child rows with b2 < t2
+                    parts.append((low, node.sum(axis=1)[:, None] - low))
+                (n_lo, n_hi), (g_lo, g_hi), (c_lo, c_hi) = parts
+                ok = (n_lo >= min_leaf) & (n_hi >= min_leaf)
+                sides[side][0].extend([np.where(ok, g_lo, -np.inf), np.where(ok, g_hi, -np.inf)])
+                sides[side][1].extend([c_lo, c_hi])
+    return sides, (n_left, totals[0] - n_left)
+
+
+def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
+                budget: float, min_leaf: int = 1, depth: int = 2) -> TreeChoice:
+    """Find the exact best tree of the given depth under the budget.
+
+    Parameters
+    ----------
+    bins : ndarray of int, shape (n, p)
+        Bin index per person and feature; a split at threshold ``s`` sends ``bin < s`` left.
+    nbins : ndarray of int, shape (p,)
+        Number of bins per feature.
+    benefit : ndarray, shape (n,)
+        Benefit of treating each person (e.g. oriented doubly robust scores).
+    cost : ndarray, shape (n,)
+        Cost of treating each person (ones for head-count budgets).
+    budget : float
+        Largest total cost of the treated people.
+    min_leaf : int
+        Smallest number of people in any leaf.
+    depth : {1, 2}
+        Maximum depth of the tree.
+
+    Returns
+    -------
+    TreeChoice
+        The tree with the largest treated benefit whose treated cost is within the budget.
+    """
+    bins = np.asarray(bins, dtype=np.int64)
+    benefit = np.asarray(benefit, dtype=float)
+    cost = np.asarray(cost, dtype=float)
+    n, p = bins.shape
+    min_leaf = max(1, int(min_leaf))
+    best = TreeChoice(0.0, 0.0)
+    total_g, total_c = float(benefit.sum()), float(cost.sum())
+    if _within(total_c, budget) and total_g > 0 and n >= min_leaf:
+        best = TreeChoice(total_g, total_c, treat_all=True)
+    for j1 in range(p):
+        if nbins[j1] < 2:
+            continue
+        sides, (n_left, n_right) = _child_options(bins, nbins, benefit, cost, j1, depth, min_leaf)
+        left_g, left_c = (np.column_stack(a) for a in sides["left"])
+        right_g, right_c = (np.column_stack(a) for a in sides["right"])
+        for row in np.nonzero((n_left >= min_leaf) & (n_right >= min_leaf))[0]:
+            choice = _combine(left_g[row], left_c[row], right_g[row], right_c[row], budget)
+            if choice is None:
+                continue
+            value, spent, li, ri = choice
+            if _better(value, spent, best):
+                best = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
+                                  left=_decode(li, nbins), right=_decode(ri, nbins))
+    return best
+
+
+def _better(value, spent, best: TreeChoice) -> bool:
+    scale = 1e-12 * max(1.0, abs(value), abs(best.benefit))
+    if value > best.benefit + scale:
+        return True
+    return abs(value - best.benefit) <= scale and spent < best.cost - 1e-12
+
+
+def _combine(lg, lc, rg, rc, budget):
+    """Best pair (left option, right option) with total cost within the budget."""
+    order = np.argsort(rc, kind="stable")
+    rg_sorted, rc_sorted = rg[order], rc[order]
+    running = np.maximum.accumulate(rg_sorted)
+    previous = np.concatenate(([-np.inf], running[:-1]))
+    first_best = np.maximum.accumulate(np.where(rg_sorted > previous, np.arange(len(rg_sorted)), 0))
+    room = budget - lc + 1e-9 * max(1.0, abs(budget))
+    pos = np.searchsorted(rc_sorted, room, side="right") - 1
+    feasible = (pos >= 0) & np.isfinite(lg)
+    if not feasible.any():
+        return None
+    pos = np.where(feasible, pos, 0)
+    right_pick = order[first_best[pos]]
+    totals = np.where(feasible, lg + rg[right_pick], -np.inf)
+    spent = lc + rc[right_pick]
+    top = totals.max()
+    if not np.isfinite(top):
+        return None
+    near = totals >= top - 1e-12 * max(1.0, abs(top))
+    li = int(np.flatnonzero(near)[np.argmin(spent[near])])
+    return float(totals[li]), float(spent[li]), li, int(right_pick[li])
+
+
+def _decode(index, nbins) -> ChildChoice:
+    """Turn an option column back into a child description.
+
+    Column layout: [NONE, WHOLE, then per child feature j2: its 'treat low side' options for
+    thresholds 1..nb2-1, then its 'treat high side' options].
+    """
+    if index == 0:
+        return ChildChoice(NONE)
+    if index == 1:
+        return ChildChoice(WHOLE)
+    offset = 2
+    for j2, nb2 in enumerate(nbins):
+        if nb2 < 2:
+            continue
+        width = int(nb2) - 1
+        if index < offset + width:
+            return ChildChoice(0, j2, index - offset + 1, True)
+        if index < offset + 2 * width:
+            return ChildChoice(0, j2, index - offset - width + 1, False)
+        offset += 2 * width
+    raise IndexError(index)
+
+
+def assign(choice: TreeChoice, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply a tree in bin coordinates: (treat 0/1, leaf path) per row.
+
+    Leaf paths are ``""`` (no split), ``"L"``, ``"R"``, ``"LL"``, ``"LR"``, ``"RL"``, ``"RR"``.
+    """
+    n = bins.shape[0]
+    if choice.feature < 0:
+        return np.full(n, int(choice.treat_all)), np.full(n, "", dtype=object)
+    go_left = bins[:, choice.feature] < choice.threshold
+    treat = np.zeros(n, dtype=int)
+    path = np.where(go_left, "L", "R").astype(object)
+    for side, child in (("L", choice.left), ("R", choice.right)):
+        rows = path == side
+        if child.option == WHOLE:
+            treat[rows] = 1
+        elif child.option == 0:
+            low = bins[:, child.feature] < child.threshold
+            treat[rows & (low == child.treat_left)] = 1
+            path[rows] = np.where(low[rows], side + "L", side + "R")
+    return treat, path

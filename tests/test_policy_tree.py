@@ -1,0 +1,67 @@
+"""The exact tree search against brute force over every tree and every leaf assignment."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from targeting.policy_tree import assign, search_tree
+
+
+def _leaves_of_all_trees(bins, nbins, depth):
+    """Every tree of depth <= `depth` as a list of leaf masks."""
+    n, p = bins.shape
+    everyone = np.ones(n, dtype=bool)
+    yield [everyone]
+    splits = [(j, s) for j in range(p) for s in range(1, nbins[j])]
+    for j, s in splits:
+        left, right = bins[:, j] < s, bins[:, j] >= s
+        child_sets = []
+        for node in (left, right):
+            options = [[node]]
+            if depth >= 2:
+                for j2, s2 in splits:
+                    low = bins[:, j2] < s2
+                    options.append([node & low, node & ~low])
+            child_sets.append(options)
+        for left_leaves in child_sets[0]:
+            for right_leaves in child_sets[1]:
+                yield left_leaves + right_leaves
+
+
+def brute_force(bins, nbins, g, c, budget, min_leaf, depth):
+    best = 0.0
+    for leaves in _leaves_of_all_trees(bins, nbins, depth):
+        if any(leaf.sum() < min_leaf for leaf in leaves):
+            continue
+        for treat in itertools.product((0, 1), repeat=len(leaves)):
+            mask = np.zeros(len(g), dtype=bool)
+            for leaf, chosen in zip(leaves, treat):
+                if chosen:
+                    mask |= leaf
+            if c[mask].sum() <= budget + 1e-9 and g[mask].sum() > best:
+                best = g[mask].sum()
+    return best
+
+
+@pytest.mark.parametrize("case", range(60))
+def test_search_agrees_with_brute_force(case):
+    rng = np.random.default_rng(case)
+    n = int(rng.integers(5, 200))
+    p = int(rng.integers(1, 4))
+    nbins = rng.integers(1, 5, size=p)
+    bins = np.column_stack([rng.integers(0, nb, n) for nb in nbins])
+    g = rng.normal(rng.normal(0, 0.5), 1, n)
+    c = np.ones(n) if case % 2 else rng.uniform(0.1, 3, n)
+    budget = float(rng.uniform(0, 1.1) * c.sum())
+    min_leaf = int(rng.integers(1, max(2, n // 4)))
+    depth = 1 if case % 5 == 0 else 2
+    choice = search_tree(bins, nbins, g, c, budget=budget, min_leaf=min_leaf, depth=depth)
+    expected = brute_force(bins, nbins, g, c, budget, min_leaf, depth)
+    assert choice.benefit == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    treat, path = assign(choice, bins)
+    assert c[treat == 1].sum() <= budget + 1e-9
+    assert g[treat == 1].sum() == pytest.approx(choice.benefit, rel=1e-9, abs=1e-9)
+    for leaf in set(path):
+        assert (path == leaf).sum() >= min_leaf
+        assert len(set(treat[path == leaf])) == 1, "leaves are treated whole"
