@@ -1,0 +1,14 @@
+"""Regenerate the bundled example workbooks (fixed seeds, so the files are reproducible).
+
+Usage: python examples/make_examples.py
+"""
+
+from pathlib import Path
+
+from targeting.examples import write_example
+from targeting.simulate import EXAMPLES
+
+if __name__ == "__main__":
+    here = Path(__file__).parent
+    for name in EXAMPLES:
+        print(write_example(name, here / f"{name}.xlsx"))

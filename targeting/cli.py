@@ -1,0 +1,158 @@
+"""The `targeting` command: build the config, call the library, print where the outputs are.
+
+Only `TargetingError` is caught and printed plainly; anything else is a bug and is reported as
+one (with the traceback under --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .config import Config, merge_sources, read_toml
+from .errors import EXIT_OK, EXIT_UNEXPECTED, TargetingError
+
+FLAG_HELP = {
+    "outcome": "outcome column",
+    "treatment": "treatment column (0/1, booleans or two labels)",
+    "treated_value": "which treatment value means treated (needed when labels are ambiguous)",
+    "covariates": "comma-separated covariate columns (default: all other columns)",
+    "exclude": "comma-separated columns to leave out",
+    "id": "identifier column (copied to individuals.csv)",
+    "direction": "higher-is-better or lower-is-better",
+    "budget": "share (30%% or 0.3) or number of people (250) that may be treated",
+    "cost": "per-person cost: a column name or a constant",
+    "budget_total": "total money that may be spent (needs --cost)",
+    "propensity": "known probability of treatment: a number (0.5) or a column",
+    "subgroup": "pre-specified subgroup expression, e.g. \"age > 65\" (repeatable)",
+    "true_effect": "column of true effects (simulation studies): adds an accuracy table",
+    "seed": "random seed (default 20240601)",
+    "estimator": "auto, causal_forest, dr, t, s, x or logistic_t",
+    "folds": "number of cross-fitting folds (default 5)",
+    "depth": "policy tree depth, 1 or 2 (default 2)",
+    "min_leaf": "smallest leaf of the policy tree (default: 5%% of people, at least 20)",
+    "max_bins": "candidate thresholds per numeric covariate (default 64)",
+    "harm_threshold": "size of effect (outcome units) below which a group counts as harmed (default 0)",
+}
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="input file: .xlsx, .csv or .parquet")
+    parser.add_argument("--config", metavar="FILE.toml", help="settings file (flags override it)")
+    for key, text in FLAG_HELP.items():
+        flag = "--" + key.replace("_", "-")
+        if key == "subgroup":
+            parser.add_argument(flag, action="append", metavar="EXPR", help=text)
+        else:
+            parser.add_argument(flag, metavar=key.upper(), help=text)
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (flags mirror config keys)."""
+    parser = argparse.ArgumentParser(prog="targeting", description="Who should get a treatment, under a budget.")
+    parser.add_argument("--version", action="version", version=f"targeting {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    report = sub.add_parser("report", help="estimate, learn the policy, and write the brief and the pack")
+    _add_data_options(report)
+    report.add_argument("-o", "--outdir", help="output folder (default: <input stem>_report beside the input)")
+    validate = sub.add_parser("validate", help="check and summarise the data; writes nothing")
+    _add_data_options(validate)
+    example = sub.add_parser("example", help="write a bundled example input")
+    example.add_argument("name", help="bleeding_trial, financial_literacy or cate_lesson")
+    example.add_argument("-o", "--output", help="file to write (default: NAME.xlsx)")
+    example.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    example.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def effective_config(args: argparse.Namespace, sheet_config: dict) -> Config:
+    """defaults < the workbook's config sheet < the TOML file < command-line flags."""
+    sources = [("defaults", {}), ("the workbook's config sheet", sheet_config)]
+    if args.config:
+        sources.append((f"config file '{Path(args.config).name}'", read_toml(args.config)))
+    flags = {k: getattr(args, k) for k in FLAG_HELP if getattr(args, k, None) is not None}
+    sources.append(("the command line", flags))
+    return merge_sources(*sources)
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+    return lambda stage, seconds: print(f"[{seconds:6.1f}s] {stage}", file=sys.stderr, flush=True)
+
+
+def _report(args) -> int:
+    from .outputs import check_outdir, default_outdir, write_outputs
+    from .pipeline import run
+    from .reader import read_input
+
+    input_path = Path(args.input)
+    raw = read_input(input_path)
+    config = effective_config(args, raw.sheet_config)
+    outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
+    check_outdir(outdir, input_path)
+    result = run(raw, config, progress=_progress(args.quiet))
+    paths = write_outputs(result, outdir)
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def _validate(args) -> int:
+    from .prepare import prepare
+    from .reader import read_input
+
+    raw = read_input(Path(args.input))
+    config = effective_config(args, raw.sheet_config)
+    prepared = prepare(raw.frame, config)
+    print(f"{raw.name}: {prepared.n:,} people ({int(prepared.t.sum()):,} treated = '{prepared.treated_label}', "
+          f"{int((1 - prepared.t).sum()):,} untreated = '{prepared.control_label}')")
+    kind = "binary (0/1)" if prepared.outcome_binary else "continuous"
+    print(f"outcome: '{prepared.outcome}', {kind}, {config.direction}")
+    print("covariates: " + ", ".join(f"{c.name} ({c.kind}{', ' + str(c.n_missing) + ' missing' if c.n_missing else ''})"
+                                     for c in prepared.covariates))
+    print(f"budget: {prepared.budget.describe()}; propensity: "
+          + ("known" if prepared.propensity is not None else "estimated from the covariates"))
+    for item in prepared.findings:
+        print(f"note: {item.message}")
+    print("OK: the data can be used.")
+    return EXIT_OK
+
+
+def _example(args) -> int:
+    from .examples import write_example
+
+    path = write_example(args.name, Path(args.output) if args.output else Path(f"{args.name}.xlsx"))
+    print(path)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `targeting` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"report": _report, "validate": _validate, "example": _example}
+    try:
+        return handlers[args.command](args)
+    except TargetingError as exc:
+        print(f"targeting: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("targeting: interrupted; no outputs were written.", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: say so plainly, keep the traceback for --debug
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        else:
+            print("targeting: internal error: this is a bug in targeting, not a problem with your data. "
+                  "Run again with --debug and report the traceback.", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Checks that need no ground truth: balance, overlap, calibration, GATES, RATE; and truth mode."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .cate import CateResult
+from .model import Interval, RiskStratum
+from .nuisance import OVERLAP_BOUNDS, Nuisances
+from .prepare import Prepared
+from .stats import Z95, mean_interval
+
+
+def balance_table(prepared: Prepared) -> list[dict]:
+    """Covariates by arm (the bleeding paper's Table 1): means or shares, standardised differences, p."""
+    t = prepared.t
+    rows = []
+    for j, cov in enumerate(prepared.covariates):
+        x = prepared.x_codes[:, j]
+        if cov.kind == "numeric":
+            a, b = x[(t == 0) & ~np.isnan(x)], x[(t == 1) & ~np.isnan(x)]
+            pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+            p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+            rows.append({"covariate": cov.name, "level": "mean (SD)", "control": f"{a.mean():.4g} ({a.std(ddof=1):.3g})",
+                         "treated": f"{b.mean():.4g} ({b.std(ddof=1):.3g})",
+                         "smd": float((b.mean() - a.mean()) / pooled) if pooled > 0 else 0.0, "p_value": p})
+            continue
+        code = np.where(np.isnan(x), len(cov.levels), x).astype(int)
+        names = list(cov.levels) + ["(missing)"]
+        table = np.array([[np.sum((code == k) & (t == arm)) for k in range(len(names))] for arm in (0, 1)])
+        used = table.sum(axis=0) > 0
+        p = float(stats.chi2_contingency(table[:, used])[1]) if used.sum() > 1 else float("nan")
+        for k in np.nonzero(used)[0]:
+            s0, s1 = table[0, k] / table[0].sum(), table[1, k] / table[1].sum()
+            pooled = np.sqrt((s0 * (1 - s0) + s1 * (1 - s1)) / 2)
+            rows.append({"covariate": cov.name, "level": names[k], "control": f"{table[0, k]} ({s0:.1%})",
+                         "treated": f"{table[1, k]} ({s1:.1%})",
+                         "smd": float((s1 - s0) / pooled) if pooled > 0 else 0.0, "p_value": p})
+    return rows
+
+
+def overlap_summary(nuis: Nuisances, t: np.ndarray) -> dict:
+    """Propensity distribution by arm (histogram counts for the figure) and the share outside bounds."""
+    edges = np.linspace(0, 1, 41)
+    return {
+        "known": nuis.propensity_known,
+        "bounds": list(OVERLAP_BOUNDS),
+        "share_outside": nuis.share_outside_overlap,
+        "n_bounded": nuis.n_trimmed,
+        "edges": edges.tolist(),
+        "control_counts": np.histogram(nuis.propensity[t == 0], edges)[0].tolist(),
+        "treated_counts": np.histogram(nuis.propensity[t == 1], edges)[0].tolist(),
+        "quantiles": {str(q): float(np.quantile(nuis.propensity, q)) for q in (0, 0.05, 0.5, 0.95, 1)},
+    }
+
+
+def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> dict:
+    """Best linear predictor test: regress DR scores on the centred CATE (robust standard errors).
+
+    A slope clearly above zero means the CATE ranks real differences ("heterogeneity detected");
+    a slope near 1 means its scale is also right.
+    """
+    centred = cate_benefit - cate_benefit.mean()
+    design = np.column_stack([np.ones_like(centred), centred])
+    if np.allclose(centred, 0):
+        return {"slope": None, "ci_low": None, "ci_high": None, "p_value": None, "detected": False,
+                "verdict": "not detected: the estimated effects do not vary between people"}
+    coef, *_ = np.linalg.lstsq(design, gamma_benefit, rcond=None)
+    resid = gamma_benefit - design @ coef
+    bread = np.linalg.inv(design.T @ design)
+    meat = design.T @ (design * resid[:, None] ** 2)
+    cov = bread @ meat @ bread * len(resid) / (len(resid) - 2)
+    se = float(np.sqrt(cov[1, 1]))
+    slope = float(coef[1])
+    p = float(stats.norm.sf(slope / se)) if se > 0 else float("nan")
+    detected = bool(p < 0.05)
+    verdict = ("detected: people the model expects to gain more do gain more (slope {:.2f}, 95% CI {:.2f} to {:.2f})"
+               if detected else
+               "not detected: the model's ranking does not predict who gains more (slope {:.2f}, 95% CI {:.2f} to {:.2f})")
+    return {"slope": slope, "ci_low": slope - Z95 * se, "ci_high": slope + Z95 * se, "p_value": p,
+            "mean_effect": float(coef[0]), "detected": detected, "verdict": verdict.format(slope, slope - Z95 * se, slope + Z95 * se)}
+
+
+def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5) -> list[dict]:
+    """Group average effects by quintile of predicted benefit (lowest to highest), held out."""
+    order = np.argsort(sign * cate, kind="stable")
+    out = []
+    for k, idx in enumerate(np.array_split(order, groups)):
+        iv = mean_interval(gamma[idx])
+        out.append({"group": f"Q{k + 1}", "n": int(len(idx)), "predicted": float(cate[idx].mean()),
+                    "effect": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high})
+    return out
+
+
+def _toc_integrals(gamma_b: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    order = np.argsort(-score, kind="stable")
+    g = gamma_b[order]
+    k = np.arange(1, len(g) + 1)
+    toc = np.cumsum(g) / k - g.mean()
+    q = k / len(g)
+    return float(toc.mean()), float(np.mean(q * toc))
+
+
+def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200) -> dict:
+    """Rank-weighted average treatment effect (AUTOC and Qini) with a bootstrap 95% interval."""
+    autoc, qini = _toc_integrals(gamma_benefit, cate_benefit)
+    rng = np.random.default_rng(seed)
+    boots = np.array([_toc_integrals(gamma_benefit[i], cate_benefit[i])
+                      for i in (rng.integers(0, len(gamma_benefit), len(gamma_benefit)) for _ in range(n_boot))])
+    se = boots.std(axis=0, ddof=1)
+    return {"autoc": autoc, "autoc_low": autoc - Z95 * se[0], "autoc_high": autoc + Z95 * se[0],
+            "qini": qini, "qini_low": qini - Z95 * se[1], "qini_high": qini + Z95 * se[1], "bootstrap": n_boot}
+
+
+def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray, groups: int = 5) -> list[RiskStratum]:
+    """Quintiles of predicted untreated outcome (baseline risk), with effects (the paper's Table 8)."""
+    order = np.argsort(nuis.mu0, kind="stable")
+    out = []
+    for k, idx in enumerate(np.array_split(order, groups)):
+        iv = mean_interval(nuis.gamma[idx])
+        out.append(RiskStratum(f"Q{k + 1}", int(len(idx)), float(nuis.mu0[idx].mean()), iv.estimate, iv.ci_low,
+                               iv.ci_high, float(cate[idx].mean()), float(cate[idx].std(ddof=1))))
+    return out
+
+
+def truth_accuracy(cate: CateResult, truth: np.ndarray) -> dict:
+    """Accuracy against known effects (simulation studies; the bleeding paper's Table 7)."""
+    err = cate.cate - truth
+    out = {"correlation": float(np.corrcoef(cate.cate, truth)[0, 1]) if np.std(cate.cate) > 0 else None,
+           "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
+           "true_mean_effect": float(truth.mean()), "coverage": None}
+    if cate.cate_low is not None:
+        out["coverage"] = float(np.mean((truth >= cate.cate_low) & (truth <= cate.cate_high)))
+    return out
+
+
+def cate_summary(cate: np.ndarray, sign: float, harm_threshold: float) -> dict:
+    """Distribution of individual effects (histogram for the figure) and the share estimated harmed."""
+    edges = np.histogram_bin_edges(cate, bins=30)
+    harmed = sign * cate < -harm_threshold
+    share = mean_interval(harmed.astype(float))
+    return {"mean": float(cate.mean()), "sd": float(cate.std(ddof=1)),
+            "quantiles": {str(q): float(np.quantile(cate, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
+            "edges": edges.tolist(), "counts": np.histogram(cate, edges)[0].tolist(),
+            "share_harmed": share.estimate, "share_harmed_low": max(0.0, share.ci_low),
+            "share_harmed_high": min(1.0, share.ci_high)}
+
+
+def ate(gamma: np.ndarray) -> Interval:
+    """Average effect (AIPW) with its interval."""
+    return mean_interval(gamma)

@@ -1,0 +1,55 @@
+"""Write the bundled example inputs: a `data` sheet and a `config` sheet, so that
+`targeting report EXAMPLE.xlsx` works with no flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import ConfigError, OutputError
+from .simulate import EXAMPLES
+
+
+def config_rows(settings: dict) -> list[tuple[str, str]]:
+    """``key | value`` rows; list settings become one row per item (subgroups) or a comma list."""
+    rows = []
+    for key, value in settings.items():
+        if isinstance(value, list) and key == "subgroup":
+            rows.extend((key, item) for item in value)
+        elif isinstance(value, list):
+            rows.append((key, ", ".join(value)))
+        else:
+            rows.append((key, value))
+    return rows
+
+
+def write_example(name: str, path: Path) -> Path:
+    """Write example ``name`` to ``path`` (.xlsx with data and config sheets, or .csv data only).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown example name.
+    """
+    if name not in EXAMPLES:
+        raise ConfigError(f"Unknown example '{name}'. Choose one of: {', '.join(EXAMPLES)}.")
+    make, settings, description = EXAMPLES[name]
+    frame = make()
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(path, index=False)
+            return path
+        if path.suffix.lower() != ".xlsx":
+            raise ConfigError(f"Example output '{path.name}' must end in .xlsx or .csv.")
+        tmp = path.with_name(f".{path.name}.part")
+        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+            frame.to_excel(writer, sheet_name="data", index=False)
+            config = pd.DataFrame([("# " + description, None)] + config_rows(settings), columns=["key", "value"])
+            config.to_excel(writer, sheet_name="config", index=False)
+        tmp.replace(path)
+    except OSError as exc:
+        raise OutputError(f"Cannot write '{path}' ({exc.strerror}). Choose another path with -o.") from None
+    return path
