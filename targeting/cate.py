@@ -168,7 +168,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         loss = (gamma - fits[name][0]) ** 2
         diff = loss - constant_loss
         truth = None
-        if prepared.true_effect is not None and np.std(fits[name][0]) > 0:
+        if prepared.true_effect is not None and np.std(fits[name][0]) > 0 and np.std(prepared.true_effect) > 0:
             truth = float(np.corrcoef(fits[name][0], prepared.true_effect)[0, 1])
         rows.append((name, float(loss.mean()), float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), truth))
     best = min(rows, key=lambda r: r[1])[0]

@@ -127,7 +127,8 @@ def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray, groups: i
 def truth_accuracy(cate: CateResult, truth: np.ndarray) -> dict:
     """Accuracy against known effects (simulation studies; the bleeding paper's Table 7)."""
     err = cate.cate - truth
-    out = {"correlation": float(np.corrcoef(cate.cate, truth)[0, 1]) if np.std(cate.cate) > 0 else None,
+    varies = np.std(cate.cate) > 0 and np.std(truth) > 0
+    out = {"correlation": float(np.corrcoef(cate.cate, truth)[0, 1]) if varies else None,
            "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
            "true_mean_effect": float(truth.mean()), "coverage": None}
     if cate.cate_low is not None:

@@ -141,8 +141,7 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     )
     findings = list(prepared.findings) + list(nuis.findings)
     findings += _stage_findings(prepared, cate, calibration, policy, rules, subgroups, comparisons)
-    supported = bool(calibration["detected"]) and comparisons["random_at_budget"].ci_low > 0 \
-        if policy.treated_share < 1 else bool(calibration["detected"])
+    supported = _targeting_supported(prepared, calibration, comparisons)
     report = ReportModel(
         schema_version=SCHEMA_VERSION,
         title=f"Who should be treated? {raw.name}",
@@ -158,6 +157,17 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     )
     step("built the report model")
     return RunResult(report, _individuals(prepared, cate, treat, path))
+
+
+def _targeting_supported(prepared: Prepared, calibration: dict, comparisons: dict) -> bool:
+    """Targeting is recommended only when effects demonstrably differ and the held-out rule beats
+    the simple alternatives: treating everyone and no one (no budget limit), or a random selection
+    of the same size (under a budget)."""
+    if not calibration["detected"]:
+        return False
+    if prepared.budget.kind == "share" and prepared.budget.value >= 1:
+        return comparisons["treat_all"].ci_low > 0 and comparisons["treat_none"].ci_low > 0
+    return comparisons["random_at_budget"].ci_low > 0
 
 
 def _root_name(tree) -> str:
@@ -262,7 +272,11 @@ def _summary(prepared, policy, comparisons, subgroups, supported, calibration, o
                       else "treating no one is as good as any rule we can learn")
         else:
             advice = "a random selection within the budget is as good as any rule we can learn"
-        sentences.append(f"No reliable differences in effect found; {advice}. {ate_words}.")
+        if calibration["detected"]:
+            sentences.append(f"Effects seem to differ between people, but no rule we can learn does reliably better "
+                             f"than simpler choices: {advice}. {ate_words}.")
+        else:
+            sentences.append(f"No reliable differences in effect found; {advice}. {ate_words}.")
     else:
         sentences.append(f"Recommendation: {policy.headline_rule} ({policy.treated_share:.0%} of people; "
                          f"budget {policy.budget['description']}).")

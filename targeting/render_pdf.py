@@ -1,0 +1,298 @@
+"""Render the PDF brief from the report model (the plain dict of ``report.json``).
+
+One Jinja2 environment (autoescape, ``StrictUndefined``) renders ``templates/brief.html`` and its
+partials; the charts come from :mod:`targeting.charts` as SVG and are embedded as ``data:`` URIs;
+WeasyPrint turns the HTML into PDF. Nothing here computes a statistic: every number shown is read
+from the report. WeasyPrint may fetch nothing but ``data:`` URIs and files inside the templates
+folder (:class:`TemplateOnlyFetcher`), so text from the input can never pull in a local file or a
+web address.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.resources
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+import jinja2
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher
+
+from . import charts
+
+__all__ = [
+    "TemplateOnlyFetcher",
+    "fmt_effect",
+    "fmt_money",
+    "fmt_num",
+    "fmt_p",
+    "fmt_pct",
+    "make_environment",
+    "render_brief",
+    "render_html",
+]
+
+DASH = "–"
+
+
+# ----------------------------------------------------------------------------------------------
+# formatters (registered as Jinja2 filters)
+# ----------------------------------------------------------------------------------------------
+
+def _missing(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return value is None
+    if isinstance(value, (int, float)):
+        return not math.isfinite(value)
+    return True
+
+
+def fmt_num(value: Any, digits: int = 3, *, signed: bool = False) -> str:
+    """A number with ``digits`` significant digits, thousands separators, never scientific.
+
+    ``None`` and non-finite values become an en dash.
+    """
+    if _missing(value):
+        return DASH
+    x = float(value)
+    if x == 0:
+        return "0"
+    magnitude = int(math.floor(math.log10(abs(x))))
+    decimals = max(0, min(6, digits - 1 - magnitude))
+    text = f"{x:,.{decimals}f}"
+    if float(text.replace(",", "")) == 0:
+        text = f"{x:.{digits - 1}e}"  # too small for 6 decimals: say so rather than print 0
+    if signed and x > 0:
+        text = "+" + text
+    return text
+
+
+def fmt_effect(value: Any, digits: int = 3) -> str:
+    """An effect or difference: signed, 3 significant digits (``+0.0108``, ``-1.85``)."""
+    return fmt_num(value, digits, signed=True)
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """A share in [0, 1] as a percentage (``0.418`` -> ``41.8%``)."""
+    if _missing(value):
+        return DASH
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def fmt_money(value: Any) -> str:
+    """An amount of money or cost units with thousands separators, no decimals below 1,000 only
+    when it is whole (``300,000``, ``2,000``, ``12.5``)."""
+    if _missing(value):
+        return DASH
+    x = float(value)
+    if abs(x) >= 1000 or x == int(x):
+        return f"{x:,.0f}"
+    return f"{x:,.2f}"
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value (``<0.001``, ``0.048``, ``1``)."""
+    if _missing(value):
+        return DASH
+    x = float(value)
+    if x < 0.001:
+        return "<0.001"
+    if x >= 0.9995:
+        return "1"
+    return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
+
+
+def fmt_int(value: Any) -> str:
+    """A count with thousands separators."""
+    if _missing(value):
+        return DASH
+    return f"{int(round(float(value))):,}"
+
+
+def fmt_ci(low: Any, high: Any, digits: int = 3) -> str:
+    """A 95% interval as ``low to high`` (signed effects)."""
+    if _missing(low) or _missing(high):
+        return DASH
+    return f"{fmt_effect(low, digits)} to {fmt_effect(high, digits)}"
+
+
+# ----------------------------------------------------------------------------------------------
+# templates and fetching
+# ----------------------------------------------------------------------------------------------
+
+def _templates_root():
+    """The templates folder: the installed ``targeting.templates`` package, else the repository's
+    ``templates/`` folder beside the package (editable installs, source checkouts)."""
+    try:
+        root = importlib.resources.files("targeting.templates")
+        if root.joinpath("brief.html").is_file():
+            return root
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _templates_dir() -> Path | None:
+    """The templates folder as a real directory, when it is one (not inside a zip)."""
+    root = _templates_root()
+    try:
+        path = Path(str(root)).resolve()
+    except (TypeError, ValueError):
+        return None
+    return path if (path / "brief.html").is_file() else None
+
+
+def _load_template(name: str) -> str | None:
+    if "/" in name or "\\" in name or name.startswith("."):
+        return None
+    item = _templates_root().joinpath(name)
+    return item.read_text(encoding="utf-8") if item.is_file() else None
+
+
+def make_environment() -> jinja2.Environment:
+    """The one Jinja2 environment of the brief: autoescape, ``StrictUndefined``, formatters."""
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_load_template),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num,
+                       fmt_p=fmt_p, fmt_int=fmt_int)
+    env.globals.update(fmt_ci=fmt_ci, DASH=DASH)
+    return env
+
+
+class TemplateOnlyFetcher(URLFetcher):
+    """A WeasyPrint URL fetcher that refuses everything but ``data:`` URIs and template files.
+
+    Parameters
+    ----------
+    root : Path, optional
+        Folder whose files may be fetched; default the brief's templates folder.
+
+    Attributes
+    ----------
+    requested : list of str
+        Every URL WeasyPrint asked for, in order.
+    refused : list of str
+        The URLs that were refused.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
+        self.root = root.resolve() if root is not None else _templates_dir()
+        self.requested: list[str] = []
+        self.refused: list[str] = []
+
+    def allowed(self, url: str) -> bool:
+        """Whether ``url`` is a ``data:`` URI or an existing file inside :attr:`root`."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "data":
+            return True
+        if scheme == "file" and self.root is not None and not parts.netloc:
+            path = Path(url2pathname(unquote(parts.path))).resolve()
+            return path.is_file() and path.is_relative_to(self.root)
+        return False
+
+    def fetch(self, url, headers=None):  # noqa: D102 - WeasyPrint's fetcher interface
+        self.requested.append(url)
+        if not self.allowed(url):
+            self.refused.append(url)
+            raise ValueError(f"refused to fetch {url[:80]!r}: the brief embeds only its own files")
+        return super().fetch(url, headers)
+
+
+def _svg_uri(svg: str | None) -> str | None:
+    if not svg:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering
+# ----------------------------------------------------------------------------------------------
+
+def _charts(report: Mapping[str, Any]) -> dict[str, str | None]:
+    data = report["data"]
+    diag = report["diagnostics"]
+    direction = data.get("direction", "higher-is-better")
+    outcome = data.get("outcome", "outcome")
+    targeted = report["values"].get("targeted") or {}
+    return {
+        "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"], outcome=outcome,
+                                                fmt_effect=fmt_effect,
+                                                fmt_value=lambda v: fmt_num(v, 4))),
+        "curve": _svg_uri(charts.budget_curve_svg(report.get("budget_curve") or [],
+                                                  chosen_share=targeted.get("treated_share"),
+                                                  gain_label=f"Gain in '{outcome}' per person")),
+        "effects": _svg_uri(charts.effect_distribution_svg(diag.get("cate_summary") or {},
+                                                           direction=direction, outcome=outcome,
+                                                           fmt_effect=fmt_effect)),
+        "forest": _svg_uri(charts.subgroup_forest_svg(
+            report.get("subgroups") or [], direction=direction, outcome=outcome,
+            family_labels=(report.get("harm_summary") or {}).get("family_labels"),
+            harm_threshold=(report.get("config") or {}).get("harm_threshold") or 0.0)),
+        "overlap": _svg_uri(charts.overlap_svg(diag.get("overlap") or {},
+                                               treated_label=str(data.get("treated_label", "treated")),
+                                               control_label=str(data.get("control_label", "control")))),
+    }
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """Render the brief as an HTML string (charts embedded as ``data:`` URIs).
+
+    Parameters
+    ----------
+    report : mapping
+        The report model as plain data (``ReportModel.to_dict()`` or ``json.load`` of
+        ``report.json``).
+
+    Returns
+    -------
+    str
+        The HTML document WeasyPrint lays out; every text from the input is escaped.
+    """
+    env = make_environment()
+    template = env.get_template("brief.html")
+    return template.render(r=report, charts=_charts(report))
+
+
+def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
+    """Render the PDF brief from the report model.
+
+    Parameters
+    ----------
+    report : mapping
+        The report model as plain data (``ReportModel.to_dict()`` or ``json.load`` of
+        ``report.json``). Only read, never modified.
+    url_fetcher : TemplateOnlyFetcher, optional
+        The fetcher WeasyPrint uses; default a new :func:`TemplateOnlyFetcher`. Tests pass their
+        own to inspect the URLs requested.
+
+    Returns
+    -------
+    bytes
+        The PDF document (A4, typically 4–8 pages).
+
+    Examples
+    --------
+    >>> import json
+    >>> pdf = render_brief(json.load(open("report.json")))  # doctest: +SKIP
+    >>> open("brief.pdf", "wb").write(pdf)  # doctest: +SKIP
+    """
+    fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
+    html = render_html(report)
+    css = _load_template("brief.css") or ""
+    root = _templates_dir()
+    base_url = root.as_uri() + "/" if root is not None else None
+    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
+    stylesheet = CSS(string=css, base_url=base_url, url_fetcher=fetcher)
+    return document.write_pdf(stylesheets=[stylesheet])
