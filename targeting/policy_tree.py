@@ -55,17 +55,17 @@ def _within(costs, limit):
     return costs <= limit + 1e-9 * max(1.0, abs(limit))
 
 
-def _child_options(bins, nbins, g, c, j1, depth, min_leaf):
+def _child_options(columns, nbins, g, c, j1, depth, min_leaf, unit_cost):
     """All child options for every threshold of root feature ``j1``.
 
     Returns arrays of shape (n_thresholds, n_options) for the left and right child: benefit,
     cost per option column (layout described in `_decode`), plus the root children's sizes.
     """
     nb1 = int(nbins[j1])
-    b1 = bins[:, j1].astype(np.int64)
+    b1 = columns[j1]
     n_root = np.bincount(b1, minlength=nb1)
     g_root = np.bincount(b1, weights=g, minlength=nb1)
-    c_root = np.bincount(b1, weights=c, minlength=nb1)
+    c_root = n_root.astype(float) if unit_cost else np.bincount(b1, weights=c, minlength=nb1)
     n_left = np.cumsum(n_root)[:-1]
     g_left = np.cumsum(g_root)[:-1]
     c_left = np.cumsum(c_root)[:-1]
@@ -75,15 +75,15 @@ def _child_options(bins, nbins, g, c, j1, depth, min_leaf):
         "right": ([np.zeros(nb1 - 1), totals[1] - g_left], [np.zeros(nb1 - 1), totals[2] - c_left]),
     }
     if depth >= 2:
-        for j2 in range(bins.shape[1]):
+        for j2, b2 in enumerate(columns):
             nb2 = int(nbins[j2])
             if nb2 < 2:
                 continue
-            idx = b1 * nb2 + bins[:, j2]
+            idx = b1 * nb2 + b2
             shape = (nb1, nb2)
             hist_n = np.bincount(idx, minlength=nb1 * nb2).reshape(shape)
             hist_g = np.bincount(idx, weights=g, minlength=nb1 * nb2).reshape(shape)
-            hist_c = np.bincount(idx, weights=c, minlength=nb1 * nb2).reshape(shape)
+            hist_c = hist_n if unit_cost else np.bincount(idx, weights=c, minlength=nb1 * nb2).reshape(shape)
             for side in ("left", "right"):
                 parts = []
                 for hist in (hist_n, hist_g, hist_c):
@@ -124,10 +124,13 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
     TreeChoice
         The tree with the largest treated benefit whose treated cost is within the budget.
     """
-    bins = np.asarray(bins, dtype=np.int64)
+    bins = np.asarray(bins)
     benefit = np.asarray(benefit, dtype=float)
     cost = np.asarray(cost, dtype=float)
     n, p = bins.shape
+    # One contiguous array per feature: the 2-D histograms read columns p times each.
+    columns = [np.ascontiguousarray(bins[:, j], dtype=np.intp) for j in range(p)]
+    unit_cost = bool(np.all(cost == 1.0))
     min_leaf = max(1, int(min_leaf))
     best = TreeChoice(0.0, 0.0)
     total_g, total_c = float(benefit.sum()), float(cost.sum())
@@ -136,11 +139,26 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
     for j1 in range(p):
         if nbins[j1] < 2:
             continue
-        sides, (n_left, n_right) = _child_options(bins, nbins, benefit, cost, j1, depth, min_leaf)
+        sides, (n_left, n_right) = _child_options(columns, nbins, benefit, cost, j1, depth,
+                                                    min_leaf, unit_cost)
         left_g, left_c = (np.column_stack(a) for a in sides["left"])
         right_g, right_c = (np.column_stack(a) for a in sides["right"])
-        for row in np.nonzero((n_left >= min_leaf) & (n_right >= min_leaf))[0]:
-            choice = _combine(left_g[row], left_c[row], right_g[row], right_c[row], budget)
+        valid = np.nonzero((n_left >= min_leaf) & (n_right >= min_leaf))[0]
+        if valid.size == 0:
+            continue
+        # Sort every root threshold's right options by cost at once; keep a running best benefit
+        # (first index on ties, i.e. the cheaper and simpler option).
+        order = np.argsort(right_c[valid], axis=1, kind="stable")
+        rc_sorted = np.take_along_axis(right_c[valid], order, axis=1)
+        rg_sorted = np.take_along_axis(right_g[valid], order, axis=1)
+        running = np.maximum.accumulate(rg_sorted, axis=1)
+        previous = np.concatenate([np.full((len(valid), 1), -np.inf), running[:, :-1]], axis=1)
+        first_best = np.maximum.accumulate(
+            np.where(rg_sorted > previous, np.arange(rg_sorted.shape[1]), 0), axis=1)
+        best_right = np.take_along_axis(order, first_best, axis=1)
+        for k, row in enumerate(valid):
+            choice = _combine(left_g[row], left_c[row], right_g[row], right_c[row], rc_sorted[k], best_right[k],
+                              budget)
             if choice is None:
                 continue
             value, spent, li, ri = choice
@@ -157,20 +175,18 @@ def _better(value, spent, best: TreeChoice) -> bool:
     return abs(value - best.benefit) <= scale and spent < best.cost - 1e-12
 
 
-def _combine(lg, lc, rg, rc, budget):
-    """Best pair (left option, right option) with total cost within the budget."""
-    order = np.argsort(rc, kind="stable")
-    rg_sorted, rc_sorted = rg[order], rc[order]
-    running = np.maximum.accumulate(rg_sorted)
-    previous = np.concatenate(([-np.inf], running[:-1]))
-    first_best = np.maximum.accumulate(np.where(rg_sorted > previous, np.arange(len(rg_sorted)), 0))
+def _combine(lg, lc, rg, rc, rc_sorted, best_right, budget):
+    """Best pair (left option, right option) with total cost within the budget.
+
+    ``rc_sorted`` is the right options' costs in increasing order and ``best_right[k]`` the
+    right option with the largest benefit among the first k + 1 of them.
+    """
     room = budget - lc + 1e-9 * max(1.0, abs(budget))
     pos = np.searchsorted(rc_sorted, room, side="right") - 1
     feasible = (pos >= 0) & np.isfinite(lg)
     if not feasible.any():
         return None
-    pos = np.where(feasible, pos, 0)
-    right_pick = order[first_best[pos]]
+    right_pick = best_right[np.where(feasible, pos, 0)]
     totals = np.where(feasible, lg + rg[right_pick], -np.inf)
     spent = lc + rc[right_pick]
     top = totals.max()
