@@ -134,9 +134,12 @@ def _harm_side(direction: str) -> int:
 
 
 def _label_harm_side(ax, direction: str, *, y: float = 0.98) -> None:
-    """Shade the harmful side of zero lightly and write which side it is."""
+    """Shade the harmful side of zero lightly and write which side it is (keeping at least a
+    sixth of the axis on each side of zero so both labels have room)."""
     side = _harm_side(direction)
     lo, hi = ax.get_xlim()
+    span = hi - lo
+    lo, hi = min(lo, -span / 6), max(hi, span / 6)
     if side > 0 and hi > 0:
         ax.axvspan(0, hi, color="#f6dede", zorder=0, lw=0)
         ax.text(0.995, y, "harmful side →", transform=ax.transAxes, ha="right", va="top",
@@ -219,9 +222,9 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
     n_leaves = _leaves(tree)
     depth = _depth(tree)
     width = FULL_WIDTH
-    level_h = 0.95
-    leaf_h = 1.02
-    height = depth * level_h + leaf_h + 0.15
+    level_h = 0.55
+    leaf_h = 0.82
+    height = depth * level_h + leaf_h + 0.1
     fig = _new_figure(width, height)
     fig.set_layout_engine("none")
     ax = fig.add_axes((0, 0, 1, 1))
@@ -244,7 +247,7 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
         rx, rtop = place(node["right"], level + 1)
         x = (lx + rx) / 2
         y = height - 0.08 - level * level_h
-        box_h = 0.42
+        box_h = 0.34
         name = _short(_txt(node.get("feature", "?")), 26)
         box_w = min(max(0.16 + 0.075 * len(name), 1.1), slot * 2 - 0.2)
         ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h), box_w, box_h,
@@ -270,7 +273,7 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
                                     ec=BLUE if treat else GREY,
                                     lw=2.0 if treat else 1.0,
                                     ls="-" if treat else (0, (4, 2))))
-        band = 0.24
+        band = 0.22
         if treat:
             ax.add_patch(FancyBboxPatch((x - leaf_w / 2, top - band), leaf_w, band,
                                         boxstyle="round,pad=0,rounding_size=0.05",
@@ -285,8 +288,8 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
             ci = "(too few held out)"
         lines = [f"n = {n:,}" if isinstance(n, int) else "n = –",
                  f"effect {fmt_effect(effect)}", ci]
-        ax.text(x, top - band - 0.07, "\n".join(lines), ha="center", va="top", fontsize=SMALL,
-                linespacing=1.3)
+        ax.text(x, top - band - 0.06, "\n".join(lines), ha="center", va="top", fontsize=SMALL,
+                linespacing=1.25)
 
     place(tree, 0)
     return _render(fig)
@@ -329,11 +332,12 @@ def budget_curve_svg(curve: Sequence[Mapping[str, Any]], *, chosen_share: float 
         return [p.get(key) if _finite(p.get(key)) else math.nan for p in points]
 
     ax.axhline(0, color=INK, lw=0.7)
-    ax.fill_between(x, series("ranking_low"), series("ranking_high"), color=ORANGE, alpha=0.12,
-                    lw=0, hatch="....", edgecolor=ORANGE)
+    ax.fill_between(x, series("ranking_low"), series("ranking_high"), color=ORANGE, alpha=0.10, lw=0)
+    for key in ("ranking_low", "ranking_high"):
+        ax.plot(x, series(key), color=ORANGE, lw=0.8, ls=":")
     ax.fill_between(x, series("tree_low"), series("tree_high"), color=BLUE, alpha=0.18, lw=0)
     ax.plot(x, series("ranking_gain"), color=ORANGE, lw=1.6, ls="--", marker="s", ms=3.5,
-            label="Ranking by estimated individual effect (95% band dotted)")
+            label="Ranking by estimated individual effect (95% band: dotted edges)")
     ax.plot(x, series("tree_gain"), color=BLUE, lw=2.0, marker="o", ms=4,
             label="Policy tree (readable rule) (95% band shaded)")
     ax.plot(x, series("random_gain"), color=GREY, lw=1.2, ls=":", marker="^", ms=3.5,
@@ -397,11 +401,14 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
                 ha="left", va="top", fontsize=SMALL,
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
     _label_harm_side(ax, direction)
-    ax.set_xlabel(f"Estimated individual effect on '{_txt(outcome)}' (treated minus untreated)")
+    ax.set_xlabel(f"Estimated individual effect on '{_txt(_short(outcome, 40))}' (treated minus untreated)")
     ax.set_ylabel("People")
     handles = [Patch(fc="#a9c4e0", ec=BLUE, lw=0.5, label="beneficial estimate"),
                Patch(fc="#e8b4b4", ec=RED, lw=0.5, hatch="////", label="harmful estimate")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.9), frameon=False)
+    if side > 0:  # legend on the beneficial side, below its label
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.9), frameon=False)
+    else:
+        ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False)
     return _render(fig)
 
 
@@ -459,7 +466,7 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
         rows.append(("head", family_labels.get(fam, fam)))
         rows.extend(("row", s) for s in subgroups if s.get("family") == fam)
     row_h = 0.19
-    height = max(2.0, len(rows) * row_h + 1.1)
+    height = max(2.0, len(rows) * row_h + 1.0)
     fig = _new_figure(FULL_WIDTH, height)
     ax = fig.add_subplot()
     _style_axes(ax)
@@ -507,14 +514,14 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
     ax.grid(axis="x", color=LIGHT, lw=0.5)
     ax.set_axisbelow(True)
     _label_harm_side(ax, direction, y=0.995)
-    ax.set_xlabel(f"Effect on '{_txt(outcome)}' (treated minus untreated), 95% interval")
+    ax.set_xlabel(f"Effect on '{_txt(_short(outcome, 40))}'\n(treated minus untreated, with 95% interval)")
     handles = []
     for flag, style in _FLAG_STYLE.items():
         handles.append(Line2D([], [], ls="-", lw=1.1, color=style["color"], marker=style["marker"],
                               mfc=style["mfc"], mec=style["color"], ms=style["ms"],
                               label=style["label"]))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.4, -0.7 / height * 1.6),
-              ncol=2, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, frameon=False,
+               handletextpad=0.4, columnspacing=1.2)
     return _render(fig)
 
 
@@ -545,7 +552,7 @@ def overlap_svg(overlap: Mapping[str, Any], *, treated_label: str = "treated",
     control = list(overlap.get("control_counts") or [])
     if len(edges) < 2 or len(treated) != len(edges) - 1 or len(control) != len(edges) - 1:
         return None
-    fig = _new_figure(FULL_WIDTH, 2.4)
+    fig = _new_figure(FULL_WIDTH, 2.1)
     ax = fig.add_subplot()
     _style_axes(ax)
     widths = [hi - lo for lo, hi in zip(edges[:-1], edges[1:])]

@@ -53,8 +53,9 @@ MAX_LENGTH = 500
 MAX_DEPTH = 20
 
 _EXAMPLES = (
-    "Write conditions such as  age > 65,  sex == 'F',  40 <= age < 65  or  region in ['North', 'South'], "
-    "combined with and / or / not and parentheses; put column names with spaces in `backticks`."
+    "Write conditions such as \"age > 65\", \"sex == 'F'\", \"40 <= age < 65\" or "
+    "\"region in ['North', 'South']\", combined with and / or / not and parentheses; put column names "
+    "with spaces in `backticks`."
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ _TWO_CHAR = {"<=": "<=", ">=": ">=", "==": "==", "!=": "!="}
 _ONE_CHAR = {"<": "<", ">": ">", "=": "=="}
 _PUNCT = {"(": "LPAREN", ")": "RPAREN", "[": "LBRACK", "]": "RBRACK", ",": "COMMA", "-": "MINUS",
           "&": "AND", "|": "OR", "~": "NOT"}
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 # Characters with a specific explanation; anything else not in the grammar is "unexpected".
 _REJECTED = {
     ";": ("';' is not allowed", "A subgroup is a single expression: combine conditions with 'and' / 'or'."),
@@ -114,7 +115,7 @@ def _error(text: str, pos: int, what: str, fix: str, headline: str = "is not val
         start = max(0, min(pos - 40, len(text) - 80))
         shown = ("…" if start else "") + text[start:start + 80] + ("…" if start + 80 < len(text) else "")
         caret = pos - start + (1 if start else 0)
-    shown = shown.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    shown = "".join(" " if c.isspace() else c for c in shown)  # keep the caret under its spot
     where = f"at character {pos + 1}" if pos < len(text) else "at the end"
     return ConfigError(
         f"Subgroup expression {headline}: {what} ({where}).\n    {shown}\n    {' ' * caret}^\n{fix}"
@@ -150,10 +151,13 @@ def _tokenize(text: str) -> list[_Token]:
                 raise _error(text, i, f"{text[i:j]!r} is not a number",
                              "Write numbers like 65, -1.5 or 1e3 (no units, thousands separators or dots).")
             value = float(m.group()) if any(c in m.group() for c in ".eE") else int(m.group())
-            if abs(value) >= 2 ** 53:  # beyond float precision; keeps numpy and pandas in step
-                value = float(value)
-            if not np.isfinite(value):
-                raise _error(text, i, f"the number {m.group()!r} is too large", "Use a smaller number.")
+            try:
+                if abs(value) >= 2 ** 53:  # beyond float precision; keeps numpy and pandas in step
+                    value = float(value)
+                if not np.isfinite(value):
+                    raise OverflowError
+            except OverflowError:
+                raise _error(text, i, f"the number {m.group()[:20]!r} is too large", "Use a smaller number.") from None
             tokens.append(_Token("NUMBER", value, i, m.group()))
             i = end
         elif _IDENT.match(text, i):
@@ -379,8 +383,8 @@ class _Parser:
             lower = name.lower()
             if lower in _MISSING_WORDS and tok.kind == "NAME":
                 raise self.fail(tok, f"{tok.text!r} is not a column, and missing values cannot be tested directly",
-                                "Comparisons on missing cells are false, so 'age > 0 or age <= 0' selects "
-                                "everyone with an age recorded; 'not (...)' of that selects the missing.")
+                                "A comparison on a missing cell is false and 'not' of it is true, so e.g. "
+                                "\"not (age > 0 or age <= 0)\" selects the people with no age recorded.")
             raise self.fail(tok, f"column {name!r} is not in the data", self.suggest_column(name, tok))
         if name not in self.used:
             self.used.append(name)
@@ -419,6 +423,9 @@ class _Parser:
             if tok.kind == "NAME" and any(c.startswith(f"{first[1]} {tok.value}") for c in self.columns):
                 raise self.fail(start, f"{first[1]!r} is followed by {tok.text!r}",
                                 "Put column names with spaces in backticks, e.g. `monthly income` > 1000.")
+            if tok.kind == "MINUS":
+                raise self.fail(tok, "arithmetic is not supported",
+                                "Compare a column directly with a value, e.g. age > 65.")
             if tok.kind in ("END", "RPAREN", "AND", "OR"):
                 raise self.fail(tok, f"column {first[1]!r} on its own is not a condition",
                                 f"Compare it with a value, e.g. {_render_column(first[1])} == True "
@@ -460,8 +467,10 @@ class _Parser:
                             "Write e.g. region in ['North', 'South'].")
         opener = self.peek()
         if opener.kind not in ("LBRACK", "LPAREN"):
+            example = opener.text if opener.kind in ("NUMBER", "STRING", "BOOL") else "'North', 'South'"
             raise self.fail(opener, f"'{op}' must be followed by a list in [...], found {_describe(opener)}",
-                            f"Write e.g. {_render_column(first[1])} {op} ['North', 'South'].")
+                            f"Put the values in brackets, even a single one: {_render_column(first[1])} {op} "
+                            f"[{example}].")
         self.advance()
         closer = "RBRACK" if opener.kind == "LBRACK" else "RPAREN"
         values, positions = [], []
@@ -482,7 +491,7 @@ class _Parser:
         if len({isinstance(v, str) for v in values}) > 1:
             raise self.fail(opener, "the list mixes quoted text and numbers / True / False",
                             "Use one kind of value: quoted text for a text column, numbers for a numeric one.")
-        name = f"{_render_column(first[1])} {op} [{', '.join(_render_literal(v) for v in values)}]"
+        name = f"{_render_column(first[1])} {op} [{', '.join(repr(v) for v in values)}]"
         return _Condition((_Compare(first[1], op, tuple(values), tuple(positions)),), name)
 
     def between(self, first: tuple[str, Any, _Token]) -> _Condition:
@@ -526,13 +535,9 @@ def _render_column(name: str) -> str:
     return name if bare else f"`{name}`"
 
 
-def _render_literal(value: Any) -> str:
-    return repr(value)
-
-
 def _render_operand(operand: tuple[str, Any, _Token]) -> str:
     kind, value, _ = operand
-    return _render_column(value) if kind == "column" else _render_literal(value)
+    return _render_column(value) if kind == "column" else repr(value)
 
 
 _PRECEDENCE = {"or": 1, "and": 2}
@@ -765,15 +770,18 @@ class _Column:
 
     def compare(self, part: _Compare, text: str) -> np.ndarray:
         values = [self.check(value, pos, part.op, text) for value, pos in zip(part.values, part.positions)]
-        if self.kind == "number":
-            with np.errstate(invalid="ignore"):
-                hit = _NUMPY_OPS[part.op](self.values, values) if part.op in _NUMPY_OPS else \
-                    np.isin(self.values, values)
-        elif self.kind == "bool":
-            hit = np.isin(self.values, values) if part.op in ("in", "not in") else self.values == values[0]
+        # '!=' and 'not in' are computed as the negation of '==' / 'in' *before* masking with
+        # `present`, so that a missing cell is False for them too.
+        positive = _POSITIVE.get(part.op, part.op)
+        if positive in ("==", "in"):
+            if self.kind == "text":
+                hit = self.values.isin(values).fillna(False).to_numpy(dtype=bool)
+            else:
+                hit = np.isin(self.values, values)
         else:
-            hit = self.values.isin(values).fillna(False).to_numpy(dtype=bool)
-        if part.op in ("!=", "not in"):
+            with np.errstate(invalid="ignore"):  # NaN compares False; `present` masks it anyway
+                hit = _ORDER_OPS[positive](self.values, values[0])
+        if positive != part.op:
             hit = ~hit
         return self.present & hit
 
@@ -783,36 +791,32 @@ class _Column:
         if self.kind == "number":
             if isinstance(value, str):
                 raise _data_error(text, pos, f"column {self.name!r} holds numbers but {value!r} is quoted text",
-                             f"Write the number without quotes, e.g. {col} > 65.")
+                                  f"Write the number without quotes, e.g. {col} > 65.")
             return float(value)
         if self.kind == "bool":
-            if op in _ORDERING:  # unreachable for bool literals (parser), kept for numbers
-                raise _data_error(text, pos, f"column {self.name!r} holds True/False and cannot be ordered with {op!r}",
-                             f"Use == or !=, e.g. {col} == True.")
+            if op in _ORDERING:
+                raise _data_error(text, pos, f"column {self.name!r} holds True/False and cannot be ordered "
+                                  f"with {op!r}", f"Use == or !=, e.g. {col} == True.")
             if isinstance(value, str) or value not in (0, 1):
                 raise _data_error(text, pos, f"column {self.name!r} holds True/False, not {value!r}",
-                             f"Compare it with True or False (or 1 / 0), e.g. {col} == True.")
+                                  f"Compare it with True or False (or 1 / 0), e.g. {col} == True.")
             return bool(value)
         if self.kind == "text":
             if not isinstance(value, str):
-                shown = repr(value)
-                raise _data_error(text, pos, f"column {self.name!r} holds text but {shown} is not quoted",
-                             (f"Put the value in quotes, e.g. {col} == '{shown}'." if op not in _ORDERING else
-                              f"Only numeric columns can be compared with {op!r}; for text use == or "
-                              f"'in [...]'. If the column should be numeric, fix the non-numeric cells in "
-                              f"the data."))
+                fix = (f"Put the value in quotes, e.g. {col} == '{value!r}'." if op not in _ORDERING else
+                       f"Only numeric columns can be compared with {op!r}; for text use == or 'in [...]'. "
+                       "If the column should be numeric, fix its non-numeric cells in the data.")
+                raise _data_error(text, pos, f"column {self.name!r} holds text but {value!r} is not quoted", fix)
             if self.levels and value not in self.levels:
                 raise _data_error(text, pos, f"{value!r} is not a value of column {self.name!r}",
-                             _suggest_level(value, self.levels))
+                                  _suggest_level(value, self.levels))
             return value
         raise _data_error(text, pos, f"column {self.name!r} has type {self.kind}, which subgroups cannot compare",
-                     "Use a numeric, True/False or text column (e.g. add a column derived from this one).")
+                          "Use a numeric, True/False or text column (e.g. add a column derived from this one).")
 
 
-_NUMPY_OPS = {
-    "<": lambda a, v: a < v[0], "<=": lambda a, v: a <= v[0], ">": lambda a, v: a > v[0],
-    ">=": lambda a, v: a >= v[0], "==": lambda a, v: a == v[0], "!=": lambda a, v: a == v[0],
-}  # '!=' is computed as '==' and negated in _Column.compare, so missing cells stay False
+_POSITIVE = {"!=": "==", "not in": "in"}
+_ORDER_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
 
 
 def _data_error(text: str, pos: int, what: str, fix: str) -> ConfigError:

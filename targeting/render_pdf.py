@@ -107,6 +107,21 @@ def fmt_p(value: Any) -> str:
     return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
 
 
+def p_text(value: Any) -> str:
+    """A p-value with its relation: ``p < 0.001``, ``p = 0.048``."""
+    text = fmt_p(value)
+    return "p " + (text.replace("<", "< ") if text.startswith("<") else "= " + text)
+
+
+def fmt_value(value: Any, digits: int = 4) -> str:
+    """A threshold or level as in the rules: up to ``digits`` significant digits, no trailing
+    zeros (``81``, ``46.5``, ``51,400``)."""
+    text = fmt_num(value, digits)
+    if "." in text and "e" not in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def fmt_int(value: Any) -> str:
     """A count with thousands separators."""
     if _missing(value):
@@ -164,7 +179,7 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num,
-                       fmt_p=fmt_p, fmt_int=fmt_int)
+                       fmt_p=fmt_p, fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
     env.globals.update(fmt_ci=fmt_ci, DASH=DASH)
     return env
 
@@ -229,10 +244,10 @@ def _charts(report: Mapping[str, Any]) -> dict[str, str | None]:
     return {
         "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"], outcome=outcome,
                                                 fmt_effect=fmt_effect,
-                                                fmt_value=lambda v: fmt_num(v, 4))),
+                                                fmt_value=fmt_value)),
         "curve": _svg_uri(charts.budget_curve_svg(report.get("budget_curve") or [],
                                                   chosen_share=targeted.get("treated_share"),
-                                                  gain_label=f"Gain in '{outcome}' per person")),
+                                                  gain_label="Gain per person")),
         "effects": _svg_uri(charts.effect_distribution_svg(diag.get("cate_summary") or {},
                                                            direction=direction, outcome=outcome,
                                                            fmt_effect=fmt_effect)),

@@ -64,7 +64,7 @@ def test_validate_table(trial_csv, capsys, extra, code, fragment):
     (lambda f: f.assign(event="x"), EXIT_INPUT, "must be numeric"),
     (lambda f: f.assign(event=1), EXIT_INPUT, "same value"),
     (lambda f: f.assign(event=float("nan")), EXIT_INPUT, "empty in every row"),
-    (lambda f: f.head(12), EXIT_INPUT, "at least"),
+    (lambda f: f.head(16).assign(event=[0, 1] * 8), EXIT_INPUT, "at least"),
     (lambda f: f.assign(age=float("nan")), EXIT_INPUT, "empty in every row"),
     (lambda f: f.assign(bmi=[float("inf")] + [25.0] * 299), EXIT_INPUT, "infinite"),
 ])

@@ -1,0 +1,356 @@
+"""The Excel pack: structure, exact numbers, formatting, safety against formula injection, scale."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from targeting import render_excel
+from targeting.render_excel import SHEET_NAMES, write_workbook
+
+DATA = Path(__file__).parent / "data" / "report_bleeding.json"
+INJECTIONS = ['=HYPERLINK("http://x","click")', "+1+1", "-2", "@SUM(A1)", "\t=1+1", "#N/A"]
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return json.loads(DATA.read_text(encoding="utf-8"))
+
+
+def make_individuals(report: dict, n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    leaves = [r["leaf"] for r in report["policy"]["rules"]]
+    return pd.DataFrame({
+        "row": np.arange(2, n + 2),
+        "id": [f"S{i:05d}" for i in range(n)],
+        "cate": rng.normal(0.01, 0.05, n),
+        "cate_low": np.nan,
+        "cate_high": np.nan,
+        "treat": rng.integers(0, 2, n),
+        "leaf": rng.choice(leaves, n),
+    })
+
+
+@pytest.fixture(scope="module")
+def individuals(report) -> pd.DataFrame:
+    return make_individuals(report)
+
+
+@pytest.fixture(scope="module")
+def book(report, individuals, tmp_path_factory) -> openpyxl.Workbook:
+    path = tmp_path_factory.mktemp("pack") / "pack.xlsx"
+    write_workbook(report, individuals, path)
+    return openpyxl.load_workbook(path)
+
+
+def write_and_load(report, individuals, tmp_path, name="pack.xlsx") -> openpyxl.Workbook:
+    path = tmp_path / name
+    write_workbook(report, individuals, path)
+    return openpyxl.load_workbook(path)
+
+
+def table_rows(ws, header_row: int = 1) -> list[dict]:
+    """Rows of the table whose header is on ``header_row``, up to the first empty row."""
+    headers = [c.value for c in ws[header_row] if c.value is not None]
+    rows = []
+    for cells in ws.iter_rows(min_row=header_row + 1, max_col=len(headers)):
+        if all(c.value is None for c in cells):
+            break
+        rows.append({h: c for h, c in zip(headers, cells)})
+    return rows
+
+
+def find_row(ws, text: str) -> int:
+    for cells in ws.iter_rows(max_col=1):
+        if cells[0].value == text:
+            return cells[0].row
+    raise AssertionError(f"{text!r} not found in column A of {ws.title}")
+
+
+def close(a, b) -> bool:
+    if b is None:
+        return a is None
+    return a == pytest.approx(b, rel=1e-14, abs=1e-300)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_sheet_names_in_order(book):
+    assert book.sheetnames == list(SHEET_NAMES)
+    assert book.sheetnames == ["Summary", "Policy", "Values", "Budget curve", "Subgroups", "Harmed", "Risk strata",
+                               "Balance", "Diagnostics", "Individuals", "Settings & provenance", "Notes"]
+
+
+def test_policy_values_and_comparisons_equal_the_model(book, report):
+    ws = book["Values"]
+    rows = table_rows(ws)
+    assert [r["policy"].value for r in rows] == list(report["values"])
+    for r in rows:
+        expected = report["values"][r["policy"].value]
+        for key in ("mean_outcome", "ci_low", "ci_high", "treated_share", "treated_n", "total_cost"):
+            assert close(r[key].value, expected[key]), key
+        assert r["label"].value == expected["label"]
+        assert r["treated_share"].number_format == "0.0%"
+
+    comps = table_rows(ws, find_row(ws, "versus"))
+    assert [r["versus"].value for r in comps] == list(report["comparisons"])
+    for r in comps:
+        expected = report["comparisons"][r["versus"].value]
+        for key in ("difference", "ci_low", "ci_high", "per_1000", "per_1000_low", "per_1000_high", "p_value"):
+            assert close(r[key].value, expected[key]), key
+        assert r["sentence"].value == expected["sentence"]
+        assert r["p_value"].number_format == "0.0000"
+
+
+def test_policy_rules_equal_the_model(book, report):
+    ws = book["Policy"]
+    rows = table_rows(ws)
+    rules = report["policy"]["rules"]
+    assert len(rows) == len(rules)
+    for r, rule in zip(rows, rules):
+        for key in ("leaf", "rule", "query"):
+            assert r[key].value == rule[key]
+        assert r["treat"].value == ("Yes" if rule["treat"] else "No")
+        for key in ("n", "share", "cost", "effect", "ci_low", "ci_high", "n_held_out"):
+            assert close(r[key].value, rule[key]), key
+    row = find_row(ws, "Headline rule")
+    assert ws.cell(row, 2).value == report["policy"]["headline_rule"]
+    assert ws.cell(find_row(ws, "Budget"), 2).value == report["policy"]["budget"]["description"]
+
+
+def test_subgroups_equal_the_model(book, report):
+    rows = table_rows(book["Subgroups"])
+    subs = report["subgroups"]
+    assert len(rows) == len(subs)
+    for r, g in zip(rows, subs):
+        for key in ("family", "name", "query", "flag"):
+            assert r[key].value == (g[key] or None)  # an empty string is an empty cell
+        for key in ("n", "share", "effect", "ci_low", "ci_high", "p_value", "p_adjusted", "shrunk_effect"):
+            assert close(r[key].value, g[key]), key
+        assert r["exploratory"].value == ("Yes" if g["exploratory"] else "No")
+
+
+def test_effects_show_three_significant_digits(book, report):
+    rule = table_rows(book["Policy"])[0]
+    # 0.0108188... -> 0.0108 ; -0.0399484... -> -0.0399
+    assert rule["effect"].number_format == "#,##0.0000"
+    assert rule["ci_low"].number_format == "#,##0.0000"
+    assert rule["share"].number_format == "0.0%"
+    assert render_excel._effect_format(1234.5) == "#,##0"
+    assert render_excel._effect_format(12.345) == "#,##0.0"
+    assert render_excel._effect_format(-0.5) == "#,##0.000"
+    assert render_excel._effect_format(0.09996) == "#,##0.000"  # rounds to 0.100
+    assert render_excel._effect_format(0.0) == "0"
+
+
+def test_every_sheet_has_bold_frozen_header_and_filters(book):
+    for ws in book.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert ws.auto_filter.ref, ws.title
+        header_row = int(ws.auto_filter.ref.split(":")[0][1:])
+        assert all(c.font.b for c in ws[header_row] if c.value is not None), ws.title
+        for table in ws.tables.values():  # further tables on the sheet carry their own filter
+            assert ws[table.ref.split(":")[0]].font.b, (ws.title, table.displayName)
+        for letter, dim in ws.column_dimensions.items():
+            assert dim.width is None or dim.width <= 60
+
+
+def test_tables_have_their_own_autofilter(book):
+    ws = book["Diagnostics"]
+    assert len(ws.tables) >= 5
+    for table in ws.tables.values():
+        assert table.autoFilter is not None and table.autoFilter.ref == table.ref
+        header = int(table.ref.split(":")[0][1:])
+        names = [c.value for c in ws[header] if c.value is not None]
+        assert [c.name for c in table.tableColumns] == names
+
+
+def test_harmed_rows_are_red_and_listed(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["subgroups"][1]["flag"] = "harmed"
+    rep["subgroups"][2]["flag"] = "benefits"
+    book = write_and_load(rep, individuals, tmp_path)
+    rows = table_rows(book["Subgroups"])
+    assert rows[1]["name"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert rows[1]["effect"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert rows[2]["name"].fill.fgColor.rgb.endswith("C6EFCE")
+    amber = [r for r in rows if r["flag"].value == "possibly_harmed"]
+    assert amber and all(r["name"].fill.fgColor.rgb.endswith("FFEB9C") for r in amber)
+    plain = [r for r in rows if r["flag"].value == "no_clear_effect"]
+    assert plain and all(r["name"].fill.fill_type is None for r in plain)
+
+    harmed = table_rows(book["Harmed"])
+    assert len(harmed) == 1
+    assert harmed[0]["name"].value == rep["subgroups"][1]["name"]
+    assert close(harmed[0]["effect"].value, rep["subgroups"][1]["effect"])
+    assert harmed[0]["name"].fill.fgColor.rgb.endswith("FFC7CE")
+
+
+def test_no_harmed_group_gives_one_explaining_row(book, report):
+    ws = book["Harmed"]
+    assert not any(g["flag"] == "harmed" for g in report["subgroups"])
+    assert ws.max_row == 2
+    text = ws["A2"].value
+    assert "No group was found to be harmed" in text
+    assert str(report["harm_summary"]["groups_tested"]) in text
+
+
+def test_injection_strings_are_stored_as_text(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    for g, text in zip(rep["subgroups"], INJECTIONS):
+        g["name"] = text
+        g["query"] = text
+    rep["policy"]["rules"][0]["rule"] = INJECTIONS[0]
+    rep["title"] = INJECTIONS[1]
+    rep["comparisons"]["treat_all"]["label"] = INJECTIONS[2]
+    ind = individuals.copy()
+    ind["id"] = [INJECTIONS[i % len(INJECTIONS)] for i in range(len(ind))]
+    ind = ind.rename(columns={"leaf": "=cmd|' /C calc'!A0"})
+    book = write_and_load(rep, ind, tmp_path)
+
+    rows = table_rows(book["Subgroups"])
+    for r, text in zip(rows, INJECTIONS):
+        for key in ("name", "query"):
+            cell = r[key]
+            assert cell.value == text
+            assert cell.data_type == "s"
+            assert cell.quotePrefix == text.startswith(("=", "+", "-", "@", "\t"))
+    rule = table_rows(book["Policy"])[0]["rule"]
+    assert (rule.value, rule.data_type, rule.quotePrefix) == (INJECTIONS[0], "s", True)
+    assert (book["Summary"]["A1"].value, book["Summary"]["A1"].data_type) == (INJECTIONS[1], "s")
+
+    ws = book["Individuals"]
+    assert ws.cell(1, 7).value == "=cmd|' /C calc'!A0" and ws.cell(1, 7).data_type == "s"
+    for i in range(len(INJECTIONS)):
+        cell = ws.cell(2 + i, 2)
+        assert (cell.value, cell.data_type) == (INJECTIONS[i], "s")
+    # nothing anywhere in the workbook is a formula
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(max_row=60):
+            assert all(c.data_type != "f" for c in row), sheet.title
+
+
+def test_injection_strings_in_raw_xml_are_inline_strings(report, individuals, tmp_path):
+    import zipfile
+    rep = copy.deepcopy(report)
+    rep["subgroups"][0]["name"] = INJECTIONS[0]
+    path = tmp_path / "pack.xlsx"
+    write_workbook(rep, individuals, path)
+    with zipfile.ZipFile(path) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
+
+
+def test_unwritable_characters_are_dropped_and_long_text_cut(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["subgroups"][0]["name"] = "bell\x07 group"
+    rep["subgroups"][1]["name"] = "x" * 40_000
+    book = write_and_load(rep, individuals, tmp_path)
+    rows = table_rows(book["Subgroups"])
+    assert rows[0]["name"].value == "bell group"
+    assert rows[1]["name"].value == "x" * 32_767
+
+
+def test_individuals_rows_and_formats(book, individuals):
+    ws = book["Individuals"]
+    assert ws.max_row == len(individuals) + 1
+    assert [c.value for c in ws[1]] == list(individuals.columns)
+    assert ws["A2"].value == individuals["row"].iloc[0]
+    assert ws["B2"].value == individuals["id"].iloc[0]
+    assert close(ws["C2"].value, float(individuals["cate"].iloc[0]))
+    assert ws["D2"].value is None  # no individual intervals: empty, not NaN
+    assert ws["F2"].value == ("Yes" if individuals["treat"].iloc[0] else "No")
+    assert ws["C2"].number_format.startswith("#,##0.0")
+    assert ws.auto_filter.ref == f"A1:G{len(individuals) + 1}"
+
+
+def test_individuals_capped_at_the_row_limit(report, individuals, tmp_path, monkeypatch):
+    monkeypatch.setattr(render_excel, "EXCEL_MAX_ROWS", 101)
+    book = write_and_load(report, individuals, tmp_path)
+    assert book["Individuals"].max_row == 101
+    notes = [c.value for c in book["Notes"]["D"] if isinstance(c.value, str)]
+    assert any("individuals.csv" in v and "first 100 of 3,000" in v for v in notes)
+    summary = [c.value for c in book["Summary"]["A"] if isinstance(c.value, str)]
+    assert any("individuals.csv" in v for v in summary)
+
+
+def test_budget_curve_table_and_chart(book, report):
+    ws = book["Budget curve"]
+    rows = table_rows(ws)
+    assert len(rows) == len(report["budget_curve"])
+    for r, point in zip(rows, report["budget_curve"]):
+        for key, value in point.items():
+            assert close(r[key].value, value), key
+    assert rows[0]["budget_share"].number_format == "0.0%"
+    assert len(ws._charts) == 1
+    chart = ws._charts[0]
+    assert chart.tagname == "lineChart"
+    assert len(chart.series) == 3
+
+
+def test_missing_numbers_are_empty_cells(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["policy"]["rules"][0]["effect"] = None
+    rep["policy"]["rules"][0]["ci_low"] = None
+    rep["diagnostics"]["truth"] = None
+    book = write_and_load(rep, individuals, tmp_path)
+    row = table_rows(book["Policy"])[0]
+    assert row["effect"].value is None and row["ci_low"].value is None
+    assert close(row["ci_high"].value, rep["policy"]["rules"][0]["ci_high"])
+    labels = [c.value for c in book["Diagnostics"]["A"]]
+    assert not any(isinstance(v, str) and v.startswith("Accuracy against") for v in labels)
+
+
+def test_diagnostics_and_settings_content(book, report):
+    ws = book["Diagnostics"]
+    scores = table_rows(ws)
+    assert [r["name"].value for r in scores] == [s["name"] for s in report["diagnostics"]["estimator_scores"]]
+    cal = table_rows(ws, find_row(ws, "slope"))[0]
+    assert close(cal["slope"].value, report["diagnostics"]["calibration"]["slope"])
+    assert cal["detected"].value == "Yes"
+    gates = table_rows(ws, find_row(ws, "group"))
+    assert len(gates) == len(report["diagnostics"]["gates"])
+    findings = table_rows(ws, find_row(ws, "severity"))
+    assert [f["code"].value for f in findings] == [f["code"] for f in report["findings"]]
+    assert any(isinstance(v, str) and v.startswith("Accuracy against") for v in (c.value for c in ws["A"]))
+
+    settings = book["Settings & provenance"]
+    values = {r["setting"].value: r["value"].value for r in table_rows(settings)}
+    assert values["seed"] == report["config"]["seed"]
+    assert values["outcome"] == report["config"]["outcome"]
+    prov = {c.value: settings.cell(c.row, 2).value for c in settings["A"]}
+    assert prov["package: openpyxl"] == report["provenance"]["packages"]["openpyxl"]
+    assert prov["input_sha256"] == report["provenance"]["input_sha256"]
+
+
+def test_notes_define_every_column(book):
+    notes = book["Notes"]
+    defined = {(r["sheet"].value, r["column"].value) for r in table_rows(notes)}
+    assert all(r["definition"].value for r in table_rows(notes))
+    for ws in book.worksheets:
+        header_rows = [int(ws.auto_filter.ref.split(":")[0][1:])]
+        header_rows += [int(t.ref.split(":")[0][1:]) for t in ws.tables.values()]
+        for row in header_rows:
+            for cell in ws[row]:
+                if cell.value is not None:
+                    assert (ws.title, cell.value) in defined, (ws.title, cell.value)
+
+
+def test_opens_in_libreoffice(report, individuals, tmp_path):
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed")
+    path = tmp_path / "pack.xlsx"
+    write_workbook(report, individuals.head(200), path)
+    result = subprocess.run([office, "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pack.csv").exists()
