@@ -26,7 +26,8 @@ from .policy import cross_fit_policy, default_min_leaf, describe_leaves, learn_t
 from .prepare import Prepared, prepare
 from .reader import RawInput
 from .stats import mean_interval
-from .subgroups import FAMILY_LABELS, MIN_GROUP, assess_family, covariate_groups, prespecified_groups
+from .subgroups import (FAMILY_LABELS, MIN_GROUP, assess_family, covariate_groups, harm_search_group,
+                        prespecified_groups)
 
 CURVE_SHARES = tuple(round(0.1 * k, 1) for k in range(1, 11))
 PACKAGES = ("numpy", "pandas", "scikit-learn", "econml", "scipy", "openpyxl", "jinja2", "weasyprint", "matplotlib")
@@ -108,9 +109,12 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     overall = float(nuis.gamma.mean())
     families = [("covariate", covariate_groups(prepared), False),
                 ("policy_leaf", [(r.rule, r.query, held_out.path == r.leaf_path) for r in rules if r.leaf_path], True),
-                ("baseline_risk", _risk_groups(nuis), True)]
+                ("baseline_risk", _risk_groups(nuis), True),
+                ("harm_search", harm_search_group(prepared, benefit, folds, min_leaf=min_leaf,
+                                                  max_bins=config.max_bins), True)]
     if config.subgroup:
         families.insert(0, ("prespecified", prespecified_groups(prepared, config.subgroup), False))
+    families = [f for f in families if any(mask.sum() >= MIN_GROUP for _, _, mask in f[1])]
     subgroups: list[Subgroup] = []
     for family, groups, exploratory in families:
         subgroups += assess_family(family, groups, nuis, sign, config.harm_threshold, overall,

@@ -14,6 +14,7 @@ import numpy as np
 from .expr import evaluate_subgroup, parse_subgroup
 from .model import Subgroup
 from .nuisance import Nuisances
+from .policy import describe_leaves, learn_tree
 from .prepare import Prepared
 from .stats import mean_interval, one_sided_p, holm, shrink
 
@@ -24,6 +25,7 @@ FAMILY_LABELS = {
     "covariate": "By covariate (screen)",
     "policy_leaf": "Policy-tree leaves (exploratory, held out)",
     "baseline_risk": "Baseline-risk strata (held-out predictions)",
+    "harm_search": "Harm search (exploratory, learned and judged on different folds)",
 }
 
 
@@ -101,3 +103,31 @@ def assess_family(family: str, groups, nuis: Nuisances, sign: float, harm_thresh
         out.append(Subgroup(family, name, query, int(mask.sum()), float(mask.mean()), iv.estimate, iv.ci_low,
                             iv.ci_high, float(pv), float(pa), float(sh), flag, exploratory))
     return out
+
+
+def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, min_leaf: int,
+                      max_bins: int) -> list[tuple[str, str, np.ndarray]]:
+    """The most harmed region a depth-2 tree can describe, judged on people it was not learned from.
+
+    For each fold, an exact tree maximising total *harm* (minus benefit) is learned on the other
+    folds and marks which held-out people fall in its harm region; the group's effect is then
+    estimated from those held-out people only. The name and query describe the same search run on
+    everyone (what an analyst would look at), so they summarise the procedure, not each fold's rule.
+    """
+    harm = -benefit
+    everyone = np.ones(prepared.n, dtype=bool)
+    full = learn_tree(prepared, harm, everyone, budget_units=float(prepared.cost.sum() * 2), depth=2,
+                      min_leaf=min_leaf, max_bins=max_bins)
+    in_region = np.zeros(prepared.n, dtype=bool)
+    for fold in np.unique(folds):
+        train, test = folds != fold, folds == fold
+        scale = train.sum() / prepared.n
+        tree = learn_tree(prepared, harm, train, budget_units=float(prepared.cost.sum() * 2), depth=2,
+                          min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
+        in_region[test] = tree.apply(prepared.x_codes[test])[0] == 1
+    leaves = [leaf for leaf in describe_leaves(full, prepared) if leaf["treat"]]
+    if not leaves or in_region.sum() == 0 or len(leaves) == len(describe_leaves(full, prepared)):
+        return []
+    name = "most harmed region found: " + " — or — ".join(leaf["rule"] for leaf in leaves)
+    query = " or ".join(f"({leaf['query']})" for leaf in leaves)
+    return [(name, query, in_region)]
