@@ -32,7 +32,7 @@ FLAG_HELP = {
     "seed": "random seed (default 20240601)",
     "estimator": "auto, causal_forest, dr, t, s, x or logistic_t",
     "folds": "number of cross-fitting folds (default 5)",
-    "depth": "policy tree depth, 1 or 2 (default 2)",
+    "depth": "policy tree depth: 1 or 2 (exact) or 3 (look-ahead) (default 2)",
     "min_leaf": "smallest leaf of the policy tree (default: 5%% of people, at least 20)",
     "max_bins": "candidate thresholds per numeric covariate (default 64)",
     "harm_threshold": "size of effect (outcome units) below which a group counts as harmed (default 0)",

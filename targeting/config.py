@@ -189,8 +189,8 @@ def _check(config: Config) -> None:
         )
     if not 2 <= config.folds <= 20:
         raise ConfigError(f"Setting 'folds' must be between 2 and 20; got {config.folds}.")
-    if config.depth not in (1, 2):
-        raise ConfigError(f"Setting 'depth' must be 1 or 2; got {config.depth}.")
+    if config.depth not in (1, 2, 3):
+        raise ConfigError(f"Setting 'depth' must be 1, 2 or 3; got {config.depth}.")
     if not 2 <= config.max_bins <= 256:
         raise ConfigError(f"Setting 'max_bins' must be between 2 and 256; got {config.max_bins}.")
     if config.min_leaf < 0:

@@ -31,12 +31,18 @@ POLICY_PHRASES = {
 }
 
 
-def policy_value(label: str, decisions: np.ndarray, nuis: Nuisances, cost: np.ndarray) -> PolicyValue:
-    """Mean outcome if everyone followed ``decisions`` (a 0/1 or probability per person)."""
+def policy_value(label: str, decisions: np.ndarray, nuis: Nuisances, prepared: Prepared) -> PolicyValue:
+    """Mean outcome if everyone followed ``decisions`` (a 0/1 or probability per person), and the
+    gain over treating no one per unit spent."""
     contrib = decisions * nuis.gamma1 + (1 - decisions) * nuis.gamma0
     iv = mean_interval(contrib)
+    spend = float(np.mean(decisions * prepared.cost))
+    per_cost = (None, None, None)
+    if spend > 0:
+        gain = mean_interval(prepared.sign * decisions * nuis.gamma)
+        per_cost = (gain.estimate / spend, gain.ci_low / spend, gain.ci_high / spend)
     return PolicyValue(label, iv.estimate, iv.ci_low, iv.ci_high, float(np.mean(decisions)),
-                       int(round(float(np.sum(decisions)))), float(np.sum(decisions * cost)))
+                       int(round(float(np.sum(decisions)))), float(np.sum(decisions * prepared.cost)), *per_cost)
 
 
 def compare(versus: str, treat_a: np.ndarray, treat_b: np.ndarray, nuis: Nuisances, prepared: Prepared) -> Comparison:

@@ -27,7 +27,11 @@ class Interval:
 
 @dataclass(frozen=True)
 class PolicyValue:
-    """Expected mean outcome if a policy were applied to people like these."""
+    """Expected mean outcome if a policy were applied to people like these.
+
+    ``gain_per_cost`` is the improvement over treating no one (oriented so positive is better),
+    per unit of money (or per person treated, without costs) spent, with its 95% interval.
+    """
 
     label: str
     mean_outcome: float
@@ -36,6 +40,9 @@ class PolicyValue:
     treated_share: float
     treated_n: int
     total_cost: float
+    gain_per_cost: float | None = None
+    gain_per_cost_low: float | None = None
+    gain_per_cost_high: float | None = None
 
 
 @dataclass(frozen=True)

@@ -14,21 +14,33 @@ from typing import Any
 import numpy as np
 
 from .binning import FeatureBins, condition, make_bins
-from .policy_tree import WHOLE, TreeChoice, assign, search_tree
+from .policy_tree import Leaf, Split, assign, search_depth3, search_tree, simplify, to_node
 from .prepare import Prepared
+
+
+SEARCH_METHODS = {
+    1: "exact search over all depth-1 trees",
+    2: "exact search over all depth-2 trees",
+    3: "look-ahead for depth 3 (exact depth-2 subtrees under the best root splits; not exhaustive)",
+}
 
 
 @dataclass(frozen=True)
 class LearnedTree:
     """A tree in bin coordinates with the binning that gives those coordinates meaning."""
 
-    choice: TreeChoice
+    node: Leaf | Split
     specs: tuple[FeatureBins, ...]
 
     def apply(self, x_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(treat 0/1, leaf path) for new rows."""
         bins = np.column_stack([s.to_bins(x_codes[:, j]) for j, s in enumerate(self.specs)])
-        return assign(self.choice, bins)
+        return assign(self.node, bins)
+
+    @property
+    def root_feature(self) -> str:
+        """Name of the covariate of the first split ("" when the tree does not split)."""
+        return self.specs[self.node.feature].covariate.name if isinstance(self.node, Split) else ""
 
 
 @dataclass(frozen=True)
@@ -55,9 +67,13 @@ def learn_tree(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, bud
     """Learn the exact best tree on ``rows`` (boolean mask) for the given budget in cost units."""
     x = prepared.x_codes[rows]
     bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], max_bins)
-    choice = search_tree(bins, n_bins, benefit[rows], prepared.cost[rows], budget=budget_units,
-                         min_leaf=min_leaf, depth=depth)
-    return LearnedTree(choice, tuple(specs))
+    if depth == 3:
+        node = search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=budget_units,
+                             min_leaf=min_leaf)
+    else:
+        node = simplify(to_node(search_tree(bins, n_bins, benefit[rows], prepared.cost[rows],
+                                            budget=budget_units, min_leaf=min_leaf, depth=depth)))
+    return LearnedTree(node, tuple(specs))
 
 
 def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, budget_units: float,
@@ -72,79 +88,54 @@ def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
         tree = learn_tree(prepared, benefit, train, budget_units=budget_for_subset(prepared, train, budget_units),
                           depth=depth, min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
         treat[test], path[test] = tree.apply(prepared.x_codes[test])
-        roots.append(tree.specs[tree.choice.feature].covariate.name if tree.choice.feature >= 0 else "")
+        roots.append(tree.root_feature)
     return CrossFittedPolicy(treat, path, tuple(roots))
 
 
-def _leaf_paths(choice: TreeChoice) -> list[str]:
-    if choice.feature < 0:
-        return [""]
-    paths = []
-    for side, child in (("L", choice.left), ("R", choice.right)):
-        paths.extend([side + "L", side + "R"] if child.option == 0 else [side])
-    return paths
-
-
 def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any]]:
-    """One entry per leaf: path, treat flag, plain-words rule and pandas query."""
-    choice = tree.choice
+    """One entry per leaf, left to right: path, treat flag, plain-words rule and pandas query."""
     has_missing = {c.name: c.n_missing > 0 for c in prepared.covariates}
-    if choice.feature < 0:
-        return [{"path": "", "treat": bool(choice.treat_all), "rule": "everyone", "query": "index == index",
-                 "conditions": []}]
-    root = tree.specs[choice.feature]
-    leaves = []
-    for path in _leaf_paths(choice):
-        parts = [condition(root, choice.threshold, path[0] == "L", has_missing[root.covariate.name])]
-        child = choice.left if path[0] == "L" else choice.right
-        if len(path) == 2:
-            spec = tree.specs[child.feature]
-            parts.append(condition(spec, child.threshold, path[1] == "L", has_missing[spec.covariate.name]))
-            treat = (path[1] == "L") == child.treat_left
-        else:
-            treat = child.option == WHOLE
-        leaves.append({
-            "path": path,
-            "treat": bool(treat),
-            "rule": " and ".join(text for text, _ in parts),
-            "query": " and ".join(q for _, q in parts if q),
-            "conditions": [text for text, _ in parts],
-        })
+    leaves: list[dict[str, Any]] = []
+
+    def walk(node, path, parts):
+        if isinstance(node, Leaf):
+            leaves.append({
+                "path": path, "treat": bool(node.treat),
+                "rule": " and ".join(text for text, _ in parts) or "everyone",
+                "query": " and ".join(q for _, q in parts if q) or "index == index",
+                "conditions": [text for text, _ in parts],
+            })
+            return
+        spec = tree.specs[node.feature]
+        for side, child in (("L", node.left), ("R", node.right)):
+            part = condition(spec, node.threshold, side == "L", has_missing[spec.covariate.name])
+            walk(child, path + side, parts + [part])
+
+    walk(tree.node, "", [])
     return leaves
 
 
-def tree_as_dict(tree: LearnedTree, prepared: Prepared, leaf_stats: dict[str, dict]) -> dict[str, Any]:
+def tree_as_dict(tree: LearnedTree, leaf_stats: dict[str, dict]) -> dict[str, Any]:
     """The tree as nested plain dicts (the shape of EconML's tree interpreter output)."""
-    choice = tree.choice
 
-    def split(spec: FeatureBins, threshold: int) -> dict[str, Any]:
-        node: dict[str, Any] = {"feature": spec.covariate.name, "kind": spec.covariate.kind}
+    def walk(node, path) -> dict[str, Any]:
+        if isinstance(node, Leaf):
+            return {"leaf": path or "root", **leaf_stats.get(path, {"treat": bool(node.treat)})}
+        spec = tree.specs[node.feature]
+        out: dict[str, Any] = {"feature": spec.covariate.name, "kind": spec.covariate.kind}
         if spec.covariate.kind == "numeric":
-            if threshold > len(spec.cuts):
-                node["left_if"] = "recorded"
+            if node.threshold > len(spec.cuts):
+                out["left_if"] = "recorded"
             else:
-                node["threshold"] = spec.cuts[threshold - 1]
-                node["left_if"] = "below threshold"
+                out["threshold"] = spec.cuts[node.threshold - 1]
+                out["left_if"] = "below threshold"
         else:
-            node["left_levels"] = spec.left_levels(threshold)
-            node["left_if"] = "level in left_levels"
-        return node
+            out["left_levels"] = spec.left_levels(node.threshold)
+            out["left_if"] = "level in left_levels"
+        out["left"], out["right"] = walk(node.left, path + "L"), walk(node.right, path + "R")
+        return out
 
-    def leaf(path: str) -> dict[str, Any]:
-        return {"leaf": path or "root", **leaf_stats.get(path, {})}
-
-    if choice.feature < 0:
-        return leaf("")
-    root = split(tree.specs[choice.feature], choice.threshold)
-    for side, child in (("L", choice.left), ("R", choice.right)):
-        key = "left" if side == "L" else "right"
-        if child.option == 0:
-            node = split(tree.specs[child.feature], child.threshold)
-            node["left"], node["right"] = leaf(side + "L"), leaf(side + "R")
-            root[key] = node
-        else:
-            root[key] = leaf(side)
-    return root
+    return walk(tree.node, "")
 
 
 def rank_policy(score: np.ndarray, cost: np.ndarray, budget_units: float) -> np.ndarray:

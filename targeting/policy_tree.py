@@ -99,7 +99,7 @@ def _child_options(columns, nbins, g, c, j1, depth, min_leaf, unit_cost):
 
 
 def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
-                budget: float, min_leaf: int = 1, depth: int = 2) -> TreeChoice:
+                budget: float, min_leaf: int = 1, depth: int = 2, root_values: list | None = None) -> TreeChoice:
     """Find the exact best tree of the given depth under the budget.
 
     Parameters
@@ -118,6 +118,8 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
         Smallest number of people in any leaf.
     depth : {1, 2}
         Maximum depth of the tree.
+    root_values : list, optional
+        If given, receives ``(benefit, feature, threshold)`` of the best tree under each root split.
 
     Returns
     -------
@@ -162,6 +164,8 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
             if choice is None:
                 continue
             value, spent, li, ri = choice
+            if root_values is not None:
+                root_values.append((value, j1, int(row) + 1))
             if _better(value, spent, best):
                 best = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
                                   left=_decode(li, nbins), right=_decode(ri, nbins))
@@ -220,23 +224,99 @@ def _decode(index, nbins) -> ChildChoice:
     raise IndexError(index)
 
 
-def assign(choice: TreeChoice, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Leaf:
+    """A leaf: everyone in it is treated or no one is."""
+
+    treat: bool
+
+
+@dataclass(frozen=True)
+class Split:
+    """An inner node in bin coordinates: rows with ``bin < threshold`` go left."""
+
+    feature: int
+    threshold: int
+    left: "Leaf | Split"
+    right: "Leaf | Split"
+
+
+def to_node(choice: TreeChoice) -> Leaf | Split:
+    """The search result as a plain recursive tree."""
+    if choice.feature < 0:
+        return Leaf(bool(choice.treat_all))
+
+    def child(c: ChildChoice) -> Leaf | Split:
+        if c.option == 0:
+            return Split(c.feature, c.threshold, Leaf(c.treat_left), Leaf(not c.treat_left))
+        return Leaf(c.option == WHOLE)
+
+    return Split(choice.feature, choice.threshold, child(choice.left), child(choice.right))
+
+
+def simplify(node: Leaf | Split) -> Leaf | Split:
+    """Merge splits whose two sides make the same decision (they change nothing for anyone)."""
+    if isinstance(node, Leaf):
+        return node
+    left, right = simplify(node.left), simplify(node.right)
+    if isinstance(left, Leaf) and isinstance(right, Leaf) and left.treat == right.treat:
+        return left
+    return Split(node.feature, node.threshold, left, right)
+
+
+def assign(node: Leaf | Split, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a tree in bin coordinates: (treat 0/1, leaf path) per row.
 
-    Leaf paths are ``""`` (no split), ``"L"``, ``"R"``, ``"LL"``, ``"LR"``, ``"RL"``, ``"RR"``.
+    Leaf paths spell the way down: ``""`` (no split), ``"L"``, ``"RL"``, ``"LRR"``, ...
     """
     n = bins.shape[0]
-    if choice.feature < 0:
-        return np.full(n, int(choice.treat_all)), np.full(n, "", dtype=object)
-    go_left = bins[:, choice.feature] < choice.threshold
     treat = np.zeros(n, dtype=int)
-    path = np.where(go_left, "L", "R").astype(object)
-    for side, child in (("L", choice.left), ("R", choice.right)):
-        rows = path == side
-        if child.option == WHOLE:
-            treat[rows] = 1
-        elif child.option == 0:
-            low = bins[:, child.feature] < child.threshold
-            treat[rows & (low == child.treat_left)] = 1
-            path[rows] = np.where(low[rows], side + "L", side + "R")
+    path = np.full(n, "", dtype=object)
+
+    def walk(current, rows, prefix):
+        if isinstance(current, Leaf):
+            treat[rows] = int(current.treat)
+            path[rows] = prefix
+            return
+        low = bins[rows, current.feature] < current.threshold
+        walk(current.left, rows[low], prefix + "L")
+        walk(current.right, rows[~low], prefix + "R")
+
+    walk(node, np.arange(n), "")
     return treat, path
+
+
+def search_depth3(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
+                  budget: float, min_leaf: int = 1, n_roots: int = 6, grid: int = 11) -> Leaf | Split:
+    """Depth-3 trees by look-ahead (not exhaustive): documented approximation.
+
+    The ``n_roots`` root splits whose best depth-2 trees are most valuable are each given an exact
+    depth-2 subtree in both children; the budget is shared between the children on a grid of
+    ``grid`` shares of the left child's spending, and the right child gets the exact best tree for
+    what is left. The exact depth-2 optimum is always a candidate, so the result is never worse.
+    """
+    roots: list = []
+    best_value = -np.inf
+    best_node: Leaf | Split = Leaf(False)
+    depth2 = search_tree(bins, nbins, benefit, cost, budget=budget, min_leaf=min_leaf, depth=2, root_values=roots)
+    best_value, best_cost, best_node = depth2.benefit, depth2.cost, to_node(depth2)
+    roots.sort(key=lambda r: (-r[0], r[1], r[2]))
+    for _, feature, threshold in roots[:n_roots]:
+        go_left = bins[:, feature] < threshold
+        left_rows, right_rows = np.nonzero(go_left)[0], np.nonzero(~go_left)[0]
+        left_cost_total = cost[left_rows].sum()
+        tried = set()
+        for share in np.linspace(0, 1, grid):
+            left = search_tree(bins[left_rows], nbins, benefit[left_rows], cost[left_rows],
+                               budget=min(budget, share * left_cost_total), min_leaf=min_leaf, depth=2)
+            if left.cost in tried:
+                continue
+            tried.add(left.cost)
+            right = search_tree(bins[right_rows], nbins, benefit[right_rows], cost[right_rows],
+                                budget=budget - left.cost, min_leaf=min_leaf, depth=2)
+            value, spent = left.benefit + right.benefit, left.cost + right.cost
+            if value > best_value + 1e-12 * max(1.0, abs(value)) or (
+                    abs(value - best_value) <= 1e-12 * max(1.0, abs(value)) and spent < best_cost):
+                best_value, best_cost = value, spent
+                best_node = Split(feature, threshold, to_node(left), to_node(right))
+    return simplify(best_node)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy_tree import assign, search_tree
+from targeting.policy_tree import assign, search_depth3, search_tree, to_node
 
 
 def _leaves_of_all_trees(bins, nbins, depth):
@@ -59,9 +59,27 @@ def test_search_agrees_with_brute_force(case):
     choice = search_tree(bins, nbins, g, c, budget=budget, min_leaf=min_leaf, depth=depth)
     expected = brute_force(bins, nbins, g, c, budget, min_leaf, depth)
     assert choice.benefit == pytest.approx(expected, rel=1e-9, abs=1e-9)
-    treat, path = assign(choice, bins)
+    treat, path = assign(to_node(choice), bins)
     assert c[treat == 1].sum() <= budget + 1e-9
     assert g[treat == 1].sum() == pytest.approx(choice.benefit, rel=1e-9, abs=1e-9)
     for leaf in set(path):
         assert (path == leaf).sum() >= min_leaf
         assert len(set(treat[path == leaf])) == 1, "leaves are treated whole"
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_depth3_lookahead_is_feasible_and_never_worse_than_depth2(case):
+    rng = np.random.default_rng(100 + case)
+    n, p = 150, 3
+    nbins = np.full(p, 4)
+    bins = rng.integers(0, 4, size=(n, p))
+    g = rng.normal(0.1, 1, n)
+    c = rng.uniform(0.5, 2, n)
+    budget = 0.4 * c.sum()
+    depth2 = search_tree(bins, nbins, g, c, budget=budget, min_leaf=5)
+    treat, path = assign(search_depth3(bins, nbins, g, c, budget=budget, min_leaf=5), bins)
+    assert c[treat == 1].sum() <= budget + 1e-9
+    assert g[treat == 1].sum() >= depth2.benefit - 1e-9
+    assert max(len(p) for p in path) <= 3
+    for leaf in set(path):
+        assert (path == leaf).sum() >= 5
