@@ -9,7 +9,7 @@ best set for a single split without a budget and a documented heuristic with one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,24 @@ class FeatureBins:
         return [names[c] for c in self.order[:threshold]]
 
 
+def roundest_between(low: float, high: float) -> float:
+    """The number with fewest significant digits in (low, high].
+
+    Used as a split threshold it separates the data exactly as ``high`` does, but reads as
+    "age under 50.5" instead of "age under 50.48580177".
+    """
+    if not low < high:
+        return high
+    magnitude = max(abs(low), abs(high), 1e-12)
+    scale = 10.0 ** (np.floor(np.log10(magnitude)) + 1)
+    while scale > 1e-12:
+        candidate = float(f"{np.floor(high / scale) * scale:.12g}")
+        if low < candidate <= high:
+            return candidate
+        scale /= 10
+    return high
+
+
 def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: int):
     """Bin every covariate using only the rows given (a training set).
 
@@ -71,7 +89,10 @@ def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: in
             quantiles = np.quantile(present, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower")
             cuts = np.unique(quantiles)
             cuts = cuts[cuts > present.min()]
-            specs.append(FeatureBins(cov, tuple(float(v) for v in cuts), (), bool(missing.any())))
+            values = np.unique(present)
+            below = values[np.searchsorted(values, cuts) - 1]
+            rounded = tuple(roundest_between(float(a), float(b)) for a, b in zip(below, cuts))
+            specs.append(FeatureBins(cov, rounded, (), bool(missing.any())))
         else:
             code = np.where(missing, len(cov.levels), column).astype(int)
             counts = np.bincount(code, minlength=len(cov.levels) + 1)
@@ -92,26 +113,64 @@ def _quote(name: str) -> str:
     return "`" + name.replace("`", "") + "`"
 
 
-def condition(spec: FeatureBins, threshold: int, left: bool, column_has_missing: bool) -> tuple[str, str]:
-    """Plain-words text and pandas ``query`` text for one side of a split."""
-    name = spec.covariate.name
-    col = _quote(name)
-    if spec.covariate.kind == "numeric":
-        if threshold > len(spec.cuts):  # the split separates missing from recorded values
-            return (f"{name} is recorded", f"{col} == {col}") if left else (f"{name} is missing", f"{col} != {col}")
-        cut = spec.cuts[threshold - 1]
-        if left:
-            return f"{name} under {_number(cut)}", f"{col} < {_number(cut)}"
-        if column_has_missing:
-            return f"{name} {_number(cut)} or over (or missing)", f"({col} >= {_number(cut)} or {col} != {col})"
-        return f"{name} {_number(cut)} or over", f"{col} >= {_number(cut)}"
-    left_set = set(spec.left_levels(threshold))
-    names = list(spec.covariate.levels)
-    chosen = [l for l in names if (l in left_set) == left]
-    with_missing = (MISSING in left_set) == left and column_has_missing
-    words = " or ".join(chosen + (["missing"] if with_missing else []))
-    listed = "[" + ", ".join(repr(l) for l in chosen) + "]"
-    query = f"{col} in {listed}" if chosen else ""
-    if with_missing:
-        query = f"({query} or {col} != {col})" if query else f"{col} != {col}"
-    return f"{name} is {words}", query
+@dataclass
+class Constraint:
+    """What a path down the tree says about one covariate (merged, so a rule names each covariate once)."""
+
+    spec: FeatureBins
+    low: float | None = None          # numeric: value >= low
+    high: float | None = None         # numeric: value < high
+    missing_ok: bool = True           # numeric: a missing value satisfies the path
+    only_missing: bool = False        # numeric: only missing values satisfy the path
+    levels: set[str] | None = None    # categorical: allowed level names (MISSING for missing)
+
+    def copy(self) -> "Constraint":
+        """An independent copy (the level set is not shared)."""
+        return replace(self, levels=None if self.levels is None else set(self.levels))
+
+    def narrow(self, threshold: int, left: bool) -> None:
+        """Apply one side of a split on this covariate."""
+        if self.spec.covariate.kind == "numeric":
+            if threshold > len(self.spec.cuts):      # the split separates recorded from missing
+                if left:
+                    self.missing_ok = False
+                else:
+                    self.only_missing = True
+                return
+            cut = self.spec.cuts[threshold - 1]
+            if left:
+                self.high = cut if self.high is None else min(self.high, cut)
+                self.missing_ok = False
+            else:
+                self.low = cut if self.low is None else max(self.low, cut)
+            return
+        names = set(self.spec.covariate.levels) | {MISSING}
+        side = set(self.spec.left_levels(threshold))
+        chosen = side if left else names - side
+        self.levels = chosen if self.levels is None else self.levels & chosen
+
+    def render(self, column_has_missing: bool) -> tuple[str, str]:
+        """Plain words and a pandas ``query`` for this covariate's condition."""
+        name = self.spec.covariate.name
+        col = _quote(name)
+        if self.spec.covariate.kind == "categorical":
+            chosen = [l for l in self.spec.covariate.levels if l in self.levels]
+            with_missing = MISSING in self.levels and column_has_missing
+            words = " or ".join(chosen + (["missing"] if with_missing else []))
+            query = f"{col} in [{', '.join(repr(l) for l in chosen)}]" if chosen else ""
+            if with_missing:
+                query = f"({query} or {col} != {col})" if query else f"{col} != {col}"
+            return f"{name} is {words}", query
+        if self.only_missing:
+            return f"{name} is missing", f"{col} != {col}"
+        if self.low is not None and self.high is not None:
+            return (f"{name} from {_number(self.low)} to under {_number(self.high)}",
+                    f"{col} >= {_number(self.low)} and {col} < {_number(self.high)}")
+        if self.high is not None:
+            return f"{name} under {_number(self.high)}", f"{col} < {_number(self.high)}"
+        if self.low is not None:
+            if self.missing_ok and column_has_missing:
+                return (f"{name} {_number(self.low)} or over (or missing)",
+                        f"({col} >= {_number(self.low)} or {col} != {col})")
+            return f"{name} {_number(self.low)} or over", f"{col} >= {_number(self.low)}"
+        return f"{name} is recorded", f"{col} == {col}"

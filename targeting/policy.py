@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .binning import FeatureBins, condition, make_bins
+from .binning import Constraint, FeatureBins, make_bins
 from .policy_tree import Leaf, Split, assign, search_depth3, search_tree, simplify, to_node
 from .prepare import Prepared
 
@@ -93,12 +93,17 @@ def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
 
 
 def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any]]:
-    """One entry per leaf, left to right: path, treat flag, plain-words rule and pandas query."""
+    """One entry per leaf, left to right: path, treat flag, plain-words rule and pandas query.
+
+    Conditions on the same covariate along a path are merged ("age from 40 to under 65"), so each
+    rule names each covariate once, in the order the tree first splits on it.
+    """
     has_missing = {c.name: c.n_missing > 0 for c in prepared.covariates}
     leaves: list[dict[str, Any]] = []
 
-    def walk(node, path, parts):
+    def walk(node, path, constraints: dict[int, Constraint]):
         if isinstance(node, Leaf):
+            parts = [c.render(has_missing[c.spec.covariate.name]) for c in constraints.values()]
             leaves.append({
                 "path": path, "treat": bool(node.treat),
                 "rule": " and ".join(text for text, _ in parts) or "everyone",
@@ -106,12 +111,12 @@ def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any
                 "conditions": [text for text, _ in parts],
             })
             return
-        spec = tree.specs[node.feature]
         for side, child in (("L", node.left), ("R", node.right)):
-            part = condition(spec, node.threshold, side == "L", has_missing[spec.covariate.name])
-            walk(child, path + side, parts + [part])
+            narrowed = {k: v.copy() for k, v in constraints.items()}
+            narrowed.setdefault(node.feature, Constraint(tree.specs[node.feature])).narrow(node.threshold, side == "L")
+            walk(child, path + side, narrowed)
 
-    walk(tree.node, "", [])
+    walk(tree.node, "", {})
     return leaves
 
 

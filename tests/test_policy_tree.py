@@ -83,3 +83,15 @@ def test_depth3_lookahead_is_feasible_and_never_worse_than_depth2(case):
     assert max(len(p) for p in path) <= 3
     for leaf in set(path):
         assert (path == leaf).sum() >= 5
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_rounded_thresholds_split_the_data_exactly_like_the_data_value(seed):
+    from targeting.binning import roundest_between
+
+    rng = np.random.default_rng(seed)
+    low = float(rng.normal(0, 10 ** rng.integers(-3, 6)))
+    high = low + float(abs(rng.normal(0, 10 ** rng.integers(-6, 3)))) + 1e-9
+    cut = roundest_between(low, high)
+    assert low < cut <= high
+    assert len(f"{cut:.12g}") <= len(f"{high:.12g}")
