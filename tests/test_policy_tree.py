@@ -90,8 +90,8 @@ def test_rounded_thresholds_split_the_data_exactly_like_the_data_value(seed):
     from targeting.binning import roundest_between
 
     rng = np.random.default_rng(seed)
-    low = float(rng.normal(0, 10 ** rng.integers(-3, 6)))
-    high = low + float(abs(rng.normal(0, 10 ** rng.integers(-6, 3)))) + 1e-9
+    low = float(rng.normal(0, 10.0 ** rng.integers(-3, 6)))
+    high = low + float(abs(rng.normal(0, 10.0 ** rng.integers(-6, 3)))) + 1e-9
     cut = roundest_between(low, high)
     assert low < cut <= high
     assert len(f"{cut:.12g}") <= len(f"{high:.12g}")
