@@ -21,6 +21,9 @@ from .errors import ConfigError
 from .nuisance import Nuisances
 from .prepare import Prepared
 
+FOREST_SUBSAMPLE = 20_000
+SELECTION_ROWS = 20_000  # auto scores the candidates on at most this many people
+
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML CausalForestDML)",
     "dr": "Doubly robust learner (EconML DRLearner)",
@@ -66,6 +69,7 @@ class CandidateScore:
     loss_vs_constant_se: float
     correlation_with_truth: float | None
     selected: bool
+    scored_on: int
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,12 @@ def _gbm(binary: bool, seed: int):
     return HistGradientBoostingRegressor(**params)
 
 
-def build_estimator(name: str, *, binary: bool, seed: int):
-    """An unfitted EconML estimator for ``name`` with the tool's default learners."""
+def build_estimator(name: str, *, binary: bool, seed: int, n_train: int = 10_000):
+    """An unfitted EconML estimator for ``name`` with the tool's default learners.
+
+    The causal forest draws at most ``FOREST_SUBSAMPLE`` people per tree: honest forests only need
+    the subsample to grow slower than n, and this keeps its cost flat beyond ~45,000 rows.
+    """
     from econml.dml import CausalForestDML
     from econml.dr import DRLearner
     from econml.metalearners import SLearner, TLearner, XLearner
@@ -100,7 +108,8 @@ def build_estimator(name: str, *, binary: bool, seed: int):
                                                min_samples_leaf=20, l2_regularization=1.0, random_state=seed)
     if name == "causal_forest":
         return CausalForestDML(model_y=regression, model_t=propensity, discrete_treatment=True, cv=3,
-                               n_estimators=200, min_samples_leaf=10, random_state=seed)
+                               n_estimators=200, min_samples_leaf=10, random_state=seed,
+                               max_samples=min(0.45, FOREST_SUBSAMPLE / max(n_train, 1)))
     if name == "dr":
         return DRLearner(model_propensity=propensity, model_regression=regression, cv=3, random_state=seed)
     if name == "t":
@@ -124,14 +133,15 @@ def candidates_for(prepared: Prepared) -> tuple[str, ...]:
     return ("causal_forest", "dr", "t", "x")
 
 
-def _fit_out_of_fold(name: str, prepared: Prepared, folds: np.ndarray, seed: int):
-    x, y, t = prepared.x_dense, prepared.y, prepared.t
-    cate = np.empty(prepared.n)
-    low = np.empty(prepared.n) if name == "causal_forest" else None
-    high = np.empty(prepared.n) if name == "causal_forest" else None
+def _fit_out_of_fold(name: str, x: np.ndarray, y: np.ndarray, t: np.ndarray, folds: np.ndarray, *,
+                     binary: bool, seed: int):
+    """CATE for every row from a model fitted on the other folds (plus intervals for the forest)."""
+    cate = np.empty(len(y))
+    low = np.empty(len(y)) if name == "causal_forest" else None
+    high = np.empty(len(y)) if name == "causal_forest" else None
     for fold in np.unique(folds):
         test, train = folds == fold, folds != fold
-        model = build_estimator(name, binary=prepared.outcome_binary, seed=seed)
+        model = build_estimator(name, binary=binary, seed=seed, n_train=int(train.sum()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(y[train], t[train], X=x[train])
@@ -155,25 +165,33 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``; its difference from the
     loss of a constant (the training folds' average effect) estimates how much better than
     "everyone gets the average effect" the estimator ranks people, up to noise that is the same
-    for all estimators.
+    for all estimators. Beyond ``SELECTION_ROWS`` people, ``auto`` scores the candidates on a
+    random subsample of that size and fits only the winner on everyone.
     """
     gamma, folds = nuisances.gamma, nuisances.folds
+    x, y, t, binary = prepared.x_dense, prepared.y, prepared.t, prepared.outcome_binary
     names = candidates_for(prepared) if estimator == "auto" else (estimator,)
-    constant = _constant_out_of_fold(gamma, folds)
-    constant_loss = (gamma - constant) ** 2
-    fits = {}
-    rows = []
+    scoring = np.arange(prepared.n)
+    if len(names) > 1 and prepared.n > SELECTION_ROWS:
+        scoring = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
+    g, f = gamma[scoring], folds[scoring]
+    constant_loss = (g - _constant_out_of_fold(g, f)) ** 2
+    fits, rows = {}, []
     for name in names:
-        fits[name] = _fit_out_of_fold(name, prepared, folds, seed)
-        loss = (gamma - fits[name][0]) ** 2
+        fits[name] = _fit_out_of_fold(name, x[scoring], y[scoring], t[scoring], f, binary=binary, seed=seed)
+        loss = (g - fits[name][0]) ** 2
         diff = loss - constant_loss
         truth = None
         if prepared.true_effect is not None and np.std(fits[name][0]) > 0 and np.std(prepared.true_effect) > 0:
-            truth = float(np.corrcoef(fits[name][0], prepared.true_effect)[0, 1])
+            truth = float(np.corrcoef(fits[name][0], prepared.true_effect[scoring])[0, 1])
         rows.append((name, float(loss.mean()), float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), truth))
     best = min(rows, key=lambda r: r[1])[0]
-    scores = [CandidateScore(r[0], ESTIMATOR_LABELS[r[0]], r[1], r[2], r[3], r[4], r[0] == best) for r in rows]
+    scores = [CandidateScore(r[0], ESTIMATOR_LABELS[r[0]], r[1], r[2], r[3], r[4], r[0] == best, len(scoring))
+              for r in rows]
     scores.append(CandidateScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0,
-                                 None, False))
-    cate, low, high = fits[best]
+                                 None, False, len(scoring)))
+    if len(scoring) == prepared.n:
+        cate, low, high = fits[best]
+    else:
+        cate, low, high = _fit_out_of_fold(best, x, y, t, folds, binary=binary, seed=seed)
     return CateResult(best, ESTIMATOR_LABELS[best], cate, low, high, tuple(scores))

@@ -102,7 +102,7 @@ def fmt_p(value: Any) -> str:
     x = float(value)
     if x < 0.001:
         return "<0.001"
-    if x >= 0.9995:
+    if x >= 0.995:
         return "1"
     return f"{x:.3f}" if x < 0.1 else f"{x:.2f}"
 
