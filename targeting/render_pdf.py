@@ -85,8 +85,8 @@ def fmt_pct(value: Any, digits: int = 1) -> str:
 
 
 def fmt_money(value: Any) -> str:
-    """An amount of money or cost units with thousands separators, no decimals below 1,000 only
-    when it is whole (``300,000``, ``2,000``, ``12.5``)."""
+    """An amount of money or cost units with thousands separators; cents only for amounts under
+    1,000 that are not whole (``300,000``, ``2,000``, ``12.50``)."""
     if _missing(value):
         return DASH
     x = float(value)
