@@ -64,6 +64,9 @@ def accuracy_table() -> None:
 
 
 if __name__ == "__main__":
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")  # as the pipeline does
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--skip-accuracy", action="store_true")

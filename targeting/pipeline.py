@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from . import __version__, diagnostics as diag
 from .cate import estimate_cate
@@ -63,7 +64,13 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     progress : callable, optional
         Called as ``progress(stage_name, seconds_since_start)`` after each stage.
     """
-    step = _Progress(progress)
+    # One OpenMP thread per model fit: on two cores, gradient boosting gains little from threads,
+    # and when anything else is running its spinning threads slow every fit down many times over.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _run(raw, config, _Progress(progress))
+
+
+def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
     prepared = prepare(raw.frame, config)
     step(f"validated {prepared.n:,} rows x {len(prepared.covariates)} covariates")
     seed = config.seed
