@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 ESTIMATORS = ("auto", "causal_forest", "dr", "t", "s", "x", "logistic_t")
 DIRECTIONS = ("higher-is-better", "lower-is-better")
+MAX_SEED = 2**32 - 1  # numpy and scikit-learn accept seeds in [0, 2**32)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ def parse_budget(text: str) -> Budget:
             kind = "share" if value <= 1 else "count"
     except ValueError:
         raise ConfigError(f"Budget '{raw}' is not a number. {how}") from None
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise ConfigError(f"Budget '{raw}' is not a finite number. {how}")
+    if value <= 0:
         raise ConfigError(f"Budget '{raw}' must be above zero. {how}")
     if kind == "share" and value > 1:
         raise ConfigError(f"Budget '{raw}' is more than 100% of people. {how}")
@@ -135,23 +138,33 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return tuple(i for i in items if i)
     if key in _INT_KEYS:
         try:
-            number = float(value)
+            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
             if number != int(number):
                 raise ValueError
             return int(number)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a whole number; got '{value}'.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{where} must be a whole number; got '{value}'. Write it in digits, e.g. 5.") from None
     if key in _FLOAT_KEYS:
         try:
             number = float(str(value).replace(",", ""))
         except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a number; got '{value}'.") from None
+            raise ConfigError(f"{where} must be a number; got '{value}'. Write it in digits, e.g. 1500.") from None
         if not math.isfinite(number):
             raise ConfigError(f"{where} must be a finite number; got '{value}'.")
         return number
-    if isinstance(value, float) and value == int(value):
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
         value = int(value)
-    return str(value).strip()
+    if isinstance(value, bool):
+        value = str(value).lower()
+    text = str(value).strip()
+    if key in ("direction", "estimator"):
+        # 'Lower is better', 'lower_is_better' and 'Causal-Forest' all mean the documented option.
+        spaced = "-" if key == "direction" else "_"
+        normalised = "-".join(text.lower().replace("_", " ").replace("-", " ").split()).replace("-", spaced)
+        options = DIRECTIONS if key == "direction" else ESTIMATORS
+        if normalised in options:
+            return normalised
+    return text
 
 
 def merge_sources(*sources: tuple[str, dict[str, Any]]) -> Config:
@@ -180,13 +193,17 @@ def merge_sources(*sources: tuple[str, dict[str, Any]]) -> Config:
 def _check(config: Config) -> None:
     if config.direction not in DIRECTIONS:
         raise ConfigError(
-            f"Setting 'direction' must be one of {', '.join(DIRECTIONS)}; got '{config.direction}'."
+            f"Setting 'direction' must be one of {', '.join(DIRECTIONS)}; got '{config.direction}'. "
+            "Use higher-is-better when a larger outcome is good (savings), lower-is-better when it is bad (bleeding)."
         )
     if config.estimator not in ESTIMATORS:
         raise ConfigError(
             f"Setting 'estimator' must be one of {', '.join(ESTIMATORS)}; got '{config.estimator}'."
             + _closest(config.estimator, ESTIMATORS)
         )
+    if not 0 <= config.seed <= MAX_SEED:
+        raise ConfigError(f"Setting 'seed' must be a whole number from 0 to {MAX_SEED:,}; got {config.seed}. "
+                          "Any number in that range works; use the same one to reproduce a run.")
     if not 2 <= config.folds <= 20:
         raise ConfigError(f"Setting 'folds' must be between 2 and 20; got {config.folds}.")
     if config.depth not in (1, 2, 3):

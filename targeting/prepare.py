@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 
 from .config import Budget, Config
 from .errors import ConfigError, InputError, format_rows
+from .expr import evaluate_subgroup, parse_subgroup
 from .findings import Code, Finding, Severity, finding
 
 TREATMENT_WORDS = {"treatment", "treated", "treat", "yes", "intervention", "true", "active", "drug"}
@@ -121,6 +123,11 @@ def _treatment(frame: pd.DataFrame, column: str, treated_value: str | None):
     values = frame[column]
     present = values.dropna()
     labels = pd.unique(present.astype(str).str.strip())
+    if len(labels) == 0:
+        raise InputError(
+            f"Treatment column '{column}' is empty in every row. Fill in who was treated (e.g. 0/1 or "
+            "Control/Treatment), or name another column with --treatment."
+        )
     if len(labels) < 2:
         raise InputError(
             f"Treatment column '{column}' has only one value ({', '.join(map(repr, labels)) or 'none'}): "
@@ -162,6 +169,10 @@ def _treatment(frame: pd.DataFrame, column: str, treated_value: str | None):
     mask = values.notna().to_numpy()
     t[mask] = (text.to_numpy() == treated).astype(int)
     return t, str(treated), str(control)
+
+
+def _people(k: int) -> str:
+    return "1 person is" if k == 1 else f"{k} people are"
 
 
 def _same_number(a: str, b: str) -> bool:
@@ -256,10 +267,16 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     if min(n_treated, n_control) < minimum_arm:
         small = "treated" if n_treated < n_control else "untreated"
         raise InputError(
-            f"Only {min(n_treated, n_control)} people are {small} (column '{treatment}'); at least {minimum_arm} "
+            f"Only {_people(min(n_treated, n_control))} {small} (column '{treatment}'); at least {minimum_arm} "
             f"per arm are needed to estimate effects with {config.folds}-fold cross-fitting. Add data, or lower 'folds'."
         )
     outcome_binary = bool(set(np.unique(y)) <= {0.0, 1.0})
+    if config.estimator == "logistic_t" and not outcome_binary:
+        examples = ", ".join(f"{v:g}" for v in np.unique(y[(y != 0) & (y != 1)])[:3])
+        raise ConfigError(
+            f"Estimator 'logistic_t' needs a 0/1 outcome, but outcome column '{outcome}' also holds {examples}. "
+            "Choose another estimator with --estimator (auto, t, dr, ...), or name a 0/1 outcome column."
+        )
 
     covariates, x_codes, x_dense, dense_names, cov_findings = _covariates(data, config, role_columns, rows)
     findings.extend(cov_findings)
@@ -277,6 +294,9 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     ids = data[config.id].astype(str).to_numpy() if config.id is not None else None
     budget = config.parsed_budget()
     _check_budget(budget, cost, len(y))
+    for text in config.subgroup:
+        # Checked here so that `targeting validate` finds a bad subgroup before a long report does.
+        evaluate_subgroup(parse_subgroup(text, list(data.columns)), data)
     return Prepared(
         frame=data, rows=rows, y=y.astype(float), t=t, outcome=outcome, treatment=treatment,
         treated_label=treated_label, control_label=control_label, outcome_binary=outcome_binary,
@@ -307,10 +327,12 @@ def _covariates(data: pd.DataFrame, config: Config, roles: dict[str, str], rows:
     missing_notes: list[str] = []
     for name in names:
         series = data[name]
-        if pd.api.types.is_datetime64_any_dtype(series):
+        if pd.api.types.is_datetime64_any_dtype(series) or _looks_like_dates(series):
+            example = series.dropna().iloc[0] if series.notna().any() else ""
+            example = example.date().isoformat() if hasattr(example, "date") and callable(example.date) else str(example)
             raise InputError(
-                f"Covariate '{name}' holds dates. Turn it into a number that matters (e.g. age in years or "
-                f"days since enrolment) in a new column, or leave it out with --exclude {name}."
+                f"Covariate '{name}' holds dates (e.g. '{example}'). Turn it into a number that matters (e.g. age "
+                f"in years or days since enrolment) in a new column, or leave it out with --exclude {name}."
             )
         n_missing = int(series.isna().sum())
         if n_missing == len(series):
@@ -352,6 +374,15 @@ def _covariates(data: pd.DataFrame, config: Config, roles: dict[str, str], rows:
                     f"Name it with --id {name}, or leave it out with --exclude {name}."
                 )
             if len(levels) > MAX_LEVELS:
+                as_numbers = pd.to_numeric(text, errors="coerce")
+                stray = text.notna().to_numpy() & as_numbers.isna().to_numpy()
+                if as_numbers.notna().sum() >= 0.8 * (len(series) - n_missing):
+                    examples = ", ".join(repr(v) for v in pd.unique(text[stray])[:3])
+                    raise InputError(
+                        f"Covariate '{name}' holds numbers except for text {examples} in rows "
+                        f"{format_rows(rows[stray])}. Leave those cells empty if the value is unknown (missing "
+                        f"values are handled), or correct them; or leave the column out with --exclude {name}."
+                    )
                 raise InputError(
                     f"Covariate '{name}' has {len(levels)} different text values (at most {MAX_LEVELS} are supported). "
                     f"Group them into fewer categories in a new column, or leave it out with --exclude {name}."
@@ -375,6 +406,25 @@ def _covariates(data: pd.DataFrame, config: Config, roles: dict[str, str], rows:
             columns=[c.name for c in covariates if c.n_missing],
         ))
     return covariates, np.column_stack(codes), np.hstack(dense), dense_names, findings
+
+
+_DATE_PATTERNS = (
+    re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"),
+    re.compile(r"\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?"),
+    re.compile(r"\d{1,2}[ -][A-Za-z]{3,9}\.?[ -]\d{2,4}"),
+    re.compile(r"[A-Za-z]{3,9}\.? \d{1,2},? \d{4}"),
+)
+
+
+def _looks_like_dates(series: pd.Series) -> bool:
+    """True when every non-empty text value of a column is written as a date."""
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    present = pd.unique(series.dropna().astype(str).str.strip())
+    present = [v for v in present[:500] if v]
+    if not present:
+        return False
+    return all(any(p.fullmatch(v) for p in _DATE_PATTERNS) for v in present)
 
 
 def _cost_spec(frame: pd.DataFrame, config: Config):

@@ -6,8 +6,14 @@ the data exactly as read plus the optional ``config`` sheet; judging the data is
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import math
+import posixpath
+import re
 import zipfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,13 +52,21 @@ def read_input(path: str | Path) -> RawInput:
     Parameters
     ----------
     path : str or Path
-        ``.xlsx`` (data = sheet ``data``, else the first sheet; optional ``config`` sheet),
-        ``.csv`` or ``.parquet``.
+        ``.xlsx`` (data = sheet ``data``, else the first sheet that is not ``config``; optional
+        ``config`` sheet), ``.csv`` or ``.parquet``.
 
     Raises
     ------
     InputError
-        When the file is missing, empty, of another type, or holds no data rows.
+        When the file is missing, empty, of another type, damaged, or holds no usable data rows:
+        the message says what is wrong, where (sheet, column, cells) and how to fix it.
+
+    Notes
+    -----
+    In a workbook, blank rows and columns above and left of the header are skipped, and merged
+    cells in the data take the value shown in the merged area (their top-left cell). Formulas
+    whose results were never saved, and Excel error values (``#DIV/0!``, ``#N/A``), are refused:
+    the file does not hold the numbers the analyst sees.
     """
     path = Path(path)
     if not path.exists():
@@ -61,32 +75,86 @@ def read_input(path: str | Path) -> RawInput:
         raise InputError(f"Input '{path}' is a folder, not a file. Give the path of a .xlsx, .csv or .parquet file.")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
+        hint = " (an old Excel format)" if suffix in (".xls", ".xlsb", ".xlsm", ".ods") else ""
         raise InputError(
-            f"Input '{path.name}' has type '{suffix or 'none'}', which is not supported. "
+            f"Input '{path.name}' has type '{suffix or 'none'}'{hint}, which is not supported. "
             "Save it as .xlsx, .csv or .parquet."
         )
-    if path.stat().st_size == 0:
-        raise InputError(f"Input '{path.name}' is empty (0 bytes). Export the data again.")
-    sheet_config: dict[str, Any] = {}
-    data_sheet = None
-    if suffix == ".xlsx":
-        frame, sheet_config, data_sheet = _read_workbook(path)
-    elif suffix == ".csv":
-        frame = _read_csv(path)
-    else:
-        frame = _read_parquet(path)
-    frame = _check_header(frame, path.name)
-    return RawInput(frame, sheet_config, path.name, file_sha256(path), data_sheet)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"Input '{path.name}' is empty (0 bytes). Export the data again.")
+        sheet_config: dict[str, Any] = {}
+        data_sheet = None
+        if suffix == ".xlsx":
+            frame, sheet_config, data_sheet = _read_workbook(path)
+        elif suffix == ".csv":
+            frame = _read_csv(path)
+        else:
+            frame = _check_header(_read_parquet(path), f"'{path.name}'")
+        return RawInput(frame, sheet_config, path.name, file_sha256(path), data_sheet)
+    except OSError as exc:
+        raise InputError(
+            f"Input '{path.name}' could not be read ({exc.strerror or type(exc).__name__}). "
+            "Check that the file is readable and not locked by another program, and try again."
+        ) from None
+
+
+def _is_binary(sample: bytes) -> bool:
+    """True when a byte sample is not text (NUL bytes or many control characters)."""
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13)) + sample.count(127)
+    return control > 0.01 * len(sample)
+
+
+def _column_letter(index: int) -> str:
+    """0-based column index to a spreadsheet letter: 0 -> A, 27 -> AB."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _cell_ref(row: int, col: int) -> str:
+    """0-based (row, column) to an A1 reference."""
+    return f"{_column_letter(col)}{row + 1}"
+
+
+def _ref_to_index(ref: str) -> tuple[int, int]:
+    """An A1 reference to 0-based (row, column)."""
+    match = re.fullmatch(r"\$?([A-Za-z]+)\$?(\d+)", ref)
+    if not match:
+        raise ValueError(ref)
+    col = 0
+    for ch in match.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return int(match.group(2)) - 1, col - 1
 
 
 def _read_workbook(path: Path):
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
     if not zipfile.is_zipfile(path):
-        with open(path, "rb") as handle:
-            head = handle.read(8)
         if head.startswith(b"\xd0\xcf\x11\xe0"):
             raise InputError(
                 f"'{path.name}' is an encrypted (password-protected) or old-style .xls workbook. "
                 "Remove the password, or save it as an .xlsx workbook, and try again."
+            )
+        if head.startswith(b"PK"):
+            raise InputError(
+                f"'{path.name}' is not an Excel workbook that can be opened: it looks damaged or incomplete "
+                "(its zip structure is broken; a copy or download may have been cut short). Copy the file again, "
+                "or open it in Excel or LibreOffice and save it as .xlsx."
+            )
+        if not _is_binary(head):
+            raise InputError(
+                f"'{path.name}' is a text file with an .xlsx name, not an Excel workbook. If it holds "
+                "comma- or semicolon-separated values, rename it to .csv; otherwise open it in Excel or "
+                "LibreOffice and save it as .xlsx."
             )
         raise InputError(
             f"'{path.name}' is not an Excel workbook (it is not an .xlsx file inside). "
@@ -95,7 +163,7 @@ def _read_workbook(path: Path):
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError):
         names = set()
     if "xl/workbook.xml" not in names:
         raise InputError(
@@ -105,42 +173,237 @@ def _read_workbook(path: Path):
         book = pd.ExcelFile(path, engine="calamine")
         sheets = book.sheet_names
         lowered = {s.strip().lower(): s for s in sheets}
-        data_sheet = lowered.get("data", sheets[0] if sheets else None)
-        if data_sheet is None:
-            raise InputError(f"Workbook '{path.name}' has no sheets. Put the data on a sheet named 'data'.")
-        frame = book.parse(data_sheet, header=0)
-        config_rows: list = []
         config_name = lowered.get("config")
+        data_sheet = lowered.get("data")
+        if data_sheet is None:
+            others = [s for s in sheets if s != config_name]
+            if not others:
+                if config_name is not None:
+                    raise InputError(
+                        f"Workbook '{path.name}' has a 'config' sheet but no data sheet. Put the data on a sheet "
+                        "named 'data' (one header row, then one row per person)."
+                    )
+                raise InputError(f"Workbook '{path.name}' has no sheets. Put the data on a sheet named 'data'.")
+            data_sheet = others[0]
+        where = f"Sheet '{data_sheet}' of '{path.name}'"
+        sheet = book.book.get_sheet_by_name(data_sheet)
+        top = sheet.to_python(skip_empty_area=False, nrows=LEADING_ROWS + 1)
+        header_row = next((i for i, row in enumerate(top) if any(_filled(v) for v in row)), None)
+        if header_row is None:
+            if len(top) > LEADING_ROWS:
+                raise InputError(
+                    f"{where} has no header in its first {LEADING_ROWS} rows. Put the header row with column "
+                    "names at the top of the sheet, with one row per person below it."
+                )
+            raise InputError(
+                f"{where} is empty. Put the data on it: one header row with column names, then one row per person."
+            )
+        raw_header = [_header_text(v) for v in top[header_row]]
+        merged = [tuple(map(tuple, r)) for r in (sheet.merged_cell_ranges or [])]
+        frame = pd.read_excel(book, sheet_name=data_sheet, header=header_row)
+        config_rows: list = []
         if config_name is not None and config_name != data_sheet:
-            cfg = book.parse(config_name, header=None)
+            cfg = pd.read_excel(book, sheet_name=config_name, header=None)
             if cfg.shape[1] >= 2:
                 config_rows = list(cfg.iloc[:, :2].itertuples(index=False, name=None))
             elif cfg.shape[1] == 1:
                 raise InputError(
-                    f"Sheet 'config' of '{path.name}' has one column; it needs two: key and value."
+                    f"Sheet 'config' of '{path.name}' has one column; it needs two: key in column A and value "
+                    "in column B (e.g. 'budget' | '30%')."
                 )
     except InputError:
         raise
     except Exception as exc:  # calamine raises its own types for damaged files
         raise InputError(
-            f"Workbook '{path.name}' could not be read ({type(exc).__name__}: {exc}). "
+            f"Workbook '{path.name}' could not be read ({type(exc).__name__}: {str(exc)[:200]}). "
             "Open it in Excel or LibreOffice, save it again as .xlsx, and retry."
         ) from None
+    _refuse_unsaved_formulas_and_errors(path, data_sheet, header_row, raw_header, where)
+    frame = _fill_merged(frame, merged, header_row)
+    header_merges = [r for r in merged if r[0][0] <= header_row <= r[1][0] and r[0][1] != r[1][1]]
+    frame = _check_header(frame, where, raw_header=raw_header, header_row=header_row, header_merges=header_merges)
     return frame, config_sheet_to_dict(config_rows), data_sheet
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+LEADING_ROWS = 100
+
+
+def _filled(value) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip()) and not (
+        isinstance(value, float) and math.isnan(value))
+
+
+def _header_text(value) -> str:
+    """A header cell as the column name pandas would give it ('' when empty)."""
+    if not _filled(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _fill_merged(frame: pd.DataFrame, merged, header_row: int) -> pd.DataFrame:
+    """Give every cell of a merged area in the data the value shown there (its top-left cell)."""
+    ranges = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged if r0 > header_row]
+    if not ranges:
+        return frame
+    columns = {}
+    for (r0, c0), (r1, c1) in ranges:
+        top_row = r0 - header_row - 1
+        if top_row >= len(frame) or c0 >= frame.shape[1]:
+            continue
+        value = frame.iat[top_row, c0]
+        for c in range(c0, min(c1, frame.shape[1] - 1) + 1):
+            values = columns.setdefault(c, frame.iloc[:, c].astype(object).tolist())
+            for r in range(top_row, min(r1 - header_row - 1, len(frame) - 1) + 1):
+                values[r] = value
+    frame = frame.copy()
+    for c, values in columns.items():
+        frame.isetitem(c, pd.Series(values, index=frame.index))
+    return frame
+
+
+def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding a worksheet's XML, found through the workbook's relationships."""
+    book = ET.fromstring(archive.read("xl/workbook.xml"))
+    rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels if r.get("Id")}
+    for element in book.iter():
+        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet_name:
+            rid = next((v for k, v in element.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+            target = targets.get(rid)
+            if not target:
+                return None
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+    return None
+
+
+def _unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, int, str, str]]:
+    """Cells of a sheet that hold a formula with no saved result, or an Excel error value.
+
+    Returns ``(row, column, kind, text)`` with 0-based positions, ``kind`` 'formula' or 'error'.
+    Any surprise in the file's structure returns no cells: this is an extra check, never a
+    reason to fail a file that reads.
+    """
+    found: list[tuple[int, int, str, str]] = []
     try:
-        return pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+        with zipfile.ZipFile(path) as archive:
+            part = _sheet_part(archive, sheet_name)
+            if part is None:
+                return []
+            data = archive.read(part)
+        if not re.search(rb"<(?:\w+:)?f[\s>/]", data) and not re.search(rb'\st="e"', data):
+            return []
+        row, col = -1, -1
+        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if event == "start":
+                if tag == "row":
+                    r = element.get("r")
+                    row, col = (int(r) - 1 if r else row + 1), -1
+                continue
+            if tag == "c":
+                ref = element.get("r")
+                if ref:
+                    row, col = _ref_to_index(ref)
+                else:
+                    col += 1
+                formula = value = None
+                for child in element:
+                    child_tag = child.tag.rsplit("}", 1)[-1]
+                    if child_tag == "f":
+                        formula = child
+                    elif child_tag == "v":
+                        value = child
+                kind = element.get("t")
+                if kind == "e":
+                    found.append((row, col, "error", (value.text if value is not None else None) or "#ERROR"))
+                elif formula is not None and (value is None or not value.text) and kind not in ("str", "inlineStr"):
+                    found.append((row, col, "formula", ""))
+                element.clear()
+            elif tag == "row":
+                element.clear()
+    except Exception:
+        return []
+    return found
+
+
+def _refuse_unsaved_formulas_and_errors(path: Path, sheet_name: str, header_row: int, raw_header: list[str],
+                                        where: str) -> None:
+    cells = [c for c in _unsaved_formulas_and_errors(path, sheet_name) if c[0] >= header_row]
+    if not cells:
+        return
+
+    def by_column(items) -> str:
+        groups: dict[int, list] = {}
+        for row, col, _, text in items:
+            groups.setdefault(col, []).append((row, text))
+        parts = []
+        for col, members in list(groups.items())[:3]:
+            name = raw_header[col] if col < len(raw_header) and raw_header[col] else None
+            label = f"column '{name}'" if name else f"column {_column_letter(col)}"
+            shown = ", ".join(_cell_ref(r, col) for r, _ in members[:5])
+            if len(members) > 5:
+                shown += f" and {len(members) - 5} more"
+            codes = sorted({t for _, t in members if t})
+            parts.append(f"{label}: {len(members)} cell{'s' if len(members) > 1 else ''} ({shown})"
+                         + (f", showing {', '.join(codes[:3])}" if codes else ""))
+        if len(groups) > 3:
+            parts.append(f"and {len(groups) - 3} more columns")
+        return "; ".join(parts)
+
+    formulas = [c for c in cells if c[2] == "formula"]
+    errors = [c for c in cells if c[2] == "error"]
+    if formulas:
+        raise InputError(
+            f"{where} has formulas whose results were never saved in the file, so their values are unknown "
+            f"({by_column(formulas)}). This happens when a program that cannot calculate wrote the workbook. "
+            "Open the file in Excel or LibreOffice and save it (that stores the results), or replace the "
+            "formulas by their values (Copy, then Paste Special > Values)."
+        )
+    raise InputError(
+        f"{where} has Excel error values, which are failed calculations rather than data "
+        f"({by_column(errors)}). Fix the formulas that produce them, or clear those cells if the values are "
+        "unknown (empty cells are handled as missing)."
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    where = f"'{path.name}'"
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export: UTF-16, tab-separated
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if _is_binary(data[:65536]):
+        raise InputError(
+            f"CSV file '{path.name}' is not text (it contains binary data). Export the data again as CSV "
+            "(comma-separated text), or as .xlsx."
+        )
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return pd.read_csv(path, sep=None, engine="python", encoding="latin-1")
+        text = data.decode("latin-1")  # every byte decodes; accented names from older exports survive
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
+        header = pd.read_csv(io.StringIO(text), sep=None, engine="python", header=None, nrows=1, dtype=str,
+                             keep_default_na=False, index_col=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"CSV file '{path.name}' has no header row. Add a header line with column names.") from None
-    except (pd.errors.ParserError, ValueError, TypeError) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError, TypeError, IndexError) as exc:
         raise InputError(
-            f"CSV file '{path.name}' could not be parsed ({exc}). Check that every row has the same "
-            "number of fields, or save the data as .xlsx."
+            f"CSV file '{path.name}' could not be parsed ({str(exc)[:200]}). Check that every row has the same "
+            "number of fields (quote text that contains the separator), or save the data as .xlsx."
         ) from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise InputError(
+            f"CSV file '{path.name}' has more fields in its data rows than names in its header line "
+            f"({frame.shape[1]} names), so the columns would not line up. Add the missing column names to the "
+            "header line, or remove the extra separators at the ends of the rows."
+        )
+    raw_header = [_header_text(v) for v in header.iloc[0].tolist()] if len(header) else None
+    return _check_header(frame, where, raw_header=raw_header)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -152,35 +415,58 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         ) from None
 
 
-def _check_header(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def _check_header(frame: pd.DataFrame, where: str, *, raw_header: list[str] | None = None,
+                  header_row: int | None = None, header_merges=()) -> pd.DataFrame:
+    """Name the columns from the header row as written, refusing empty or repeated names.
+
+    ``header_row`` (0-based) is given for workbooks: places are then named as cells (``D1``);
+    otherwise as column numbers.
+    """
     if frame.shape[1] == 0:
-        raise InputError(f"'{name}' has no columns. Put a header row with column names above the data.")
-    columns = [str(c).strip() for c in frame.columns]
-    unnamed = [i + 1 for i, c in enumerate(columns) if not c or c.startswith("Unnamed:")]
-    if unnamed and frame.iloc[:, [i - 1 for i in unnamed]].notna().any().any():
+        raise InputError(f"{where} has no columns. Put a header row with column names above the data.")
+    width = frame.shape[1]
+    if raw_header is not None and len(raw_header) >= width:
+        columns = list(raw_header[:width])
+    else:
+        columns = [str(c).strip() for c in frame.columns]
+        columns = ["" if c.startswith("Unnamed:") else c for c in columns]
+
+    def place(i: int) -> str:
+        return f"cell {_cell_ref(header_row, i)}" if header_row is not None else f"column {i + 1}"
+
+    unnamed = [i for i, c in enumerate(columns) if not c]
+    with_data = [i for i in unnamed if frame.iloc[:, i].notna().any()]
+    if with_data:
+        merged_note = ""
+        covering = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in header_merges
+                    if any(c0 <= i <= c1 for i in with_data)]
+        if covering:
+            (r0, c0), (r1, c1) = covering[0]
+            merged_note = (f" Header cells {_cell_ref(r0, c0)}:{_cell_ref(r1, c1)} are merged, so only the first "
+                           "column under them has a name; unmerge them and type a name in each.")
+        shown = ", ".join(place(i) for i in with_data[:5]) + (f" and {len(with_data) - 5} more" if len(with_data) > 5 else "")
         raise InputError(
-            f"'{name}' has data under an empty header in column(s) {', '.join(map(str, unnamed))}. "
-            "Give every data column a name."
+            f"{where} has data under an empty header ({shown}).{merged_note} Give every data column a name "
+            "in the header row, or delete the column."
         )
-    keep = [i for i, c in enumerate(columns) if c and not c.startswith("Unnamed:")]
-    frame = frame.iloc[:, keep]
-    columns = [columns[i] for i in keep]
-    seen: dict[str, int] = {}
-    for c in columns:
-        seen[c] = seen.get(c, 0) + 1
-    duplicated = [c for c, k in seen.items() if k > 1]
+    keep = [i for i, c in enumerate(columns) if c]
+    positions: dict[str, list[int]] = {}
+    for i in keep:
+        positions.setdefault(columns[i], []).append(i)
+    duplicated = {c: p for c, p in positions.items() if len(p) > 1}
     if duplicated:
+        shown = "; ".join(f"{c!r} ({' and '.join(place(i) for i in p)})" for c, p in list(duplicated.items())[:5])
         raise InputError(
-            f"'{name}' has duplicate column names: {', '.join(repr(d) for d in duplicated)}. "
-            "Rename them so each column has its own name."
+            f"{where} has duplicate column names: {shown}. Rename them so each column has its own name "
+            "(names are compared without surrounding spaces)."
         )
-    frame = frame.copy()
-    frame.columns = columns
+    frame = frame.iloc[:, keep].copy()
+    frame.columns = [columns[i] for i in keep]
     # Trailing blank rows are spreadsheet padding; blank rows in the middle keep their place so
     # that row numbers in messages and outputs match what the analyst sees.
     filled = frame.notna().any(axis=1).to_numpy()
     last = int(filled.nonzero()[0].max()) + 1 if filled.any() else 0
     frame = frame.iloc[:last].reset_index(drop=True)
     if len(frame) == 0:
-        raise InputError(f"'{name}' has a header but no data rows. Add one row per person below the header.")
+        raise InputError(f"{where} has a header but no data rows. Add one row per person below the header.")
     return frame
