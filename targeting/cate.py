@@ -22,7 +22,8 @@ from .nuisance import Nuisances
 from .prepare import Prepared
 
 FOREST_SUBSAMPLE = 20_000
-SELECTION_ROWS = 20_000  # auto scores the candidates on at most this many people
+SELECTION_ROWS = 10_000  # beyond this many people, auto scores the candidates on a subsample...
+SELECTION_FOLDS = 3      # ...split into this many folds
 
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML CausalForestDML)",
@@ -166,15 +167,18 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     loss of a constant (the training folds' average effect) estimates how much better than
     "everyone gets the average effect" the estimator ranks people, up to noise that is the same
     for all estimators. Beyond ``SELECTION_ROWS`` people, ``auto`` scores the candidates on a
-    random subsample of that size and fits only the winner on everyone.
+    random subsample of that size (``SELECTION_FOLDS`` folds) and fits only the winner on everyone,
+    out-of-fold with the usual folds.
     """
     gamma, folds = nuisances.gamma, nuisances.folds
     x, y, t, binary = prepared.x_dense, prepared.y, prepared.t, prepared.outcome_binary
     names = candidates_for(prepared) if estimator == "auto" else (estimator,)
     scoring = np.arange(prepared.n)
+    g, f = gamma, folds
     if len(names) > 1 and prepared.n > SELECTION_ROWS:
-        scoring = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
-    g, f = gamma[scoring], folds[scoring]
+        rng = np.random.default_rng(seed)
+        scoring = np.sort(rng.choice(prepared.n, SELECTION_ROWS, replace=False))
+        g, f = gamma[scoring], rng.permutation(SELECTION_ROWS) % SELECTION_FOLDS
     constant_loss = (g - _constant_out_of_fold(g, f)) ** 2
     fits, rows = {}, []
     for name in names:
