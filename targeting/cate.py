@@ -118,7 +118,8 @@ def build_estimator(name: str, *, binary: bool, seed: int, n_train: int = 10_000
     if name == "s":
         return SLearner(overall_model=_gbm(binary, seed))
     if name == "x":
-        return XLearner(models=_gbm(binary, seed), propensity_model=propensity)
+        # The second stage regresses imputed effects (continuous even for a 0/1 outcome).
+        return XLearner(models=_gbm(binary, seed), cate_models=_gbm(False, seed), propensity_model=propensity)
     if name == "logistic_t":
         if not binary:
             raise ConfigError("Estimator 'logistic_t' needs a 0/1 outcome; choose another with --estimator.")

@@ -100,3 +100,18 @@ def test_money_budget_with_per_person_costs(tmp_path):
     assert report.policy.total_cost <= 100000
     assert report.values["random_at_budget"].total_cost == pytest.approx(report.values["targeted"].total_cost)
     assert report.diagnostics.calibration["detected"] is True
+
+
+@pytest.mark.parametrize("estimator", ["causal_forest", "dr", "t", "s", "x", "logistic_t"])
+def test_every_estimator_runs_on_a_binary_outcome(estimator):
+    from targeting.cate import estimate_cate
+    from targeting.nuisance import fit_nuisances, make_folds
+    from targeting.prepare import prepare
+
+    frame = bleeding_trial(400, seed=6)
+    prepared = prepare(frame, merge_sources(("test", {**TRIAL, "folds": 2})))
+    folds = make_folds(prepared, 2, 0)
+    nuis = fit_nuisances(prepared, folds=folds, seed=0)
+    cate = estimate_cate(prepared, nuis, estimator=estimator, seed=0)
+    assert cate.cate.shape == (400,) and np.isfinite(cate.cate).all()
+    assert np.all(np.abs(cate.cate) <= 1), "risk differences lie in [-1, 1]"
