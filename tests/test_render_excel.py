@@ -350,7 +350,15 @@ def test_opens_in_libreoffice(report, individuals, tmp_path):
         pytest.skip("LibreOffice is not installed")
     path = tmp_path / "pack.xlsx"
     write_workbook(report, individuals.head(200), path)
-    result = subprocess.run([office, "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(path)],
-                            capture_output=True, text=True, timeout=120)
+    # A round trip through LibreOffice: it must open the pack and save every sheet back.
+    out = tmp_path / "roundtrip"
+    result = subprocess.run([office, "--headless", "--convert-to", "xlsx", "--outdir", str(out), str(path)],
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "pack.csv").exists()
+    original = openpyxl.load_workbook(path, read_only=True)
+    reopened = openpyxl.load_workbook(out / "pack.xlsx", read_only=True)
+    assert reopened.sheetnames == original.sheetnames
+    for name in original.sheetnames:
+        first = [c.value for c in next(original[name].iter_rows(max_row=1))]
+        again = [c.value for c in next(reopened[name].iter_rows(max_row=1))]
+        assert again[:len(first)] == first, name
