@@ -101,6 +101,10 @@ def bench_pipeline(n: int, tmp) -> None:
 
 if __name__ == "__main__":
     import tempfile
+
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")  # as the pipeline does
     from pathlib import Path
 
     parser = argparse.ArgumentParser()
@@ -108,7 +112,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     sizes = [(10_000, 20), (100_000, 20)] if args.quick else [(10_000, 20), (100_000, 20), (100_000, 50), (1_000_000, 20)]
     bench_search(sizes)
-    bench_against_econml(10_000 if args.quick else 20_000)
+    for n in ((10_000,) if args.quick else (20_000, 100_000)):
+        bench_against_econml(n)
     with tempfile.TemporaryDirectory() as tmp:
         bench_pipeline(10_000, Path(tmp))
     sys.exit(0)
