@@ -22,6 +22,8 @@ POLICY_LABELS = {
     "random_at_budget": "Random selection, same budget",
     "ranking": "Best ranking by estimated effect, same budget",
 }
+CURVE_TWO_FOLDS_FROM = 50_000
+
 # How each reference reads inside a sentence ("... than treating everyone").
 POLICY_PHRASES = {
     "treat_all": "treating everyone",
@@ -82,12 +84,17 @@ def random_share(treat: np.ndarray, cost: np.ndarray) -> float:
 
 def budget_curve(prepared: Prepared, nuis: Nuisances, benefit: np.ndarray, cate_benefit: np.ndarray, *,
                  shares, depth: int, min_leaf: int, max_bins: int) -> list[CurvePoint]:
-    """Gain over treating no one, per person, at each budget share (tree and ranking, held out)."""
+    """Gain over treating no one, per person, at each budget share (tree and ranking, held out).
+
+    From ``CURVE_TWO_FOLDS_FROM`` people on, the curve's trees are cross-fitted over two halves of
+    the folds instead of all K: still honest, and 2.5 times fewer tree searches where each is slow.
+    """
     points = []
     total_cost = prepared.cost.sum()
+    folds = nuis.folds % 2 if prepared.n >= CURVE_TWO_FOLDS_FROM else nuis.folds
     for share in shares:
         units = share * total_cost
-        tree = cross_fit_policy(prepared, benefit, nuis.folds, budget_units=units, depth=depth,
+        tree = cross_fit_policy(prepared, benefit, folds, budget_units=units, depth=depth,
                                 min_leaf=min_leaf, max_bins=max_bins).treat
         ranking = ranking_policy(prepared, cate_benefit, nuis.folds, units)
         tree_iv = mean_interval(tree * benefit)

@@ -287,7 +287,7 @@ def _summary(prepared, policy, comparisons, subgroups, supported, calibration, o
         else:
             sentences.append(f"No reliable differences in effect found; {advice}. {ate_words}.")
     else:
-        sentences.append(f"Recommendation: {policy.headline_rule} ({policy.treated_share:.0%} of people; "
+        sentences.append(f"{policy.headline_rule} ({policy.treated_share:.0%} of people; "
                          f"budget {policy.budget['description']}).")
         sentences.append(f"{ate_words}. " + comparisons["treat_all"].sentence)
         if policy.treated_share < 1:
