@@ -88,7 +88,6 @@ def assess_family(family: str, groups, nuis: Nuisances, sign: float, harm_thresh
     p_adj = np.minimum(1.0, holm(p) * n_families)
     shrunk = shrink([iv.estimate for iv in ivs], [iv.se for iv in ivs], target=overall_effect)
     out = []
-    n = len(gamma)
     for (name, query, mask), iv, pv, pa, sh in zip(kept, ivs, p, p_adj, shrunk):
         benefit_low = min(sign * iv.ci_low, sign * iv.ci_high)
         benefit_high = max(sign * iv.ci_low, sign * iv.ci_high)

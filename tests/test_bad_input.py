@@ -14,8 +14,6 @@ them also run a full report.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -27,9 +25,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from threadpoolctl import threadpool_limits
 
-from targeting.cli import main
+from cli_helpers import run_cli
 from targeting.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
 from targeting.outputs import OUTPUT_NAMES
 from targeting.simulate import bleeding_trial
@@ -38,22 +35,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 BASE = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--exclude", "true_effect"]
 SHEET: list[str] = []          # the workbook's config sheet carries the settings
 FAST_REPORT = ["--estimator", "logistic_t", "--folds", "3", "--quiet"]
-
-
-def run_cli(argv: list[str], *, threads: int | None = None) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit code, stdout, stderr); argparse's SystemExit becomes a code.
-
-    ``threads`` caps the native thread pools (OpenMP, BLAS) for full report runs: on a busy
-    machine, oversubscribed OpenMP spin-waiting can make a 10-second run take minutes.
-    """
-    out, err = io.StringIO(), io.StringIO()
-    limit = threadpool_limits(threads) if threads else contextlib.nullcontext()
-    with limit, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

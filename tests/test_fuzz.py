@@ -8,9 +8,7 @@ more, and a few full reports on tiny-but-valid data.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import math
 import tempfile
 from pathlib import Path
@@ -19,9 +17,8 @@ import openpyxl
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
-from threadpoolctl import threadpool_limits
 
-from targeting.cli import main
+from cli_helpers import run_cli
 from targeting.errors import EXIT_CONFIG, EXIT_ESTIMATION, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
 from targeting.outputs import OUTPUT_NAMES
 
@@ -150,17 +147,6 @@ def write_input(folder: Path, frame: pd.DataFrame, options: dict[str, str], fmt:
         flags = []
     book.save(path)
     return path, flags
-
-
-def run_cli(argv: list[str], *, threads: int | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    limit = threadpool_limits(threads) if threads else contextlib.nullcontext()
-    with limit, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_result_or_clean_error(code: int, out: str, err: str) -> None:

@@ -1,6 +1,5 @@
 """Harm flags: no false alarms when nothing is there, and the real harm found when it is."""
 
-import numpy as np
 import pytest
 from scipy import stats
 

@@ -48,7 +48,7 @@ def test_rule_queries_select_their_rows(trial_result):
 
 
 def test_report_contract(trial_result):
-    report = result_dict = trial_result[1].report.to_dict()
+    report = trial_result[1].report.to_dict()
     for key in ("schema_version", "config", "data", "policy", "values", "comparisons", "subgroups", "findings"):
         assert key in report
     assert set(report["values"]) >= {"targeted", "treat_all", "treat_none", "random_at_budget"}
