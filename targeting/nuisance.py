@@ -115,7 +115,8 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
     low, high = OVERLAP_BOUNDS
     outside = float(np.mean((e_hat < low) | (e_hat > high)))
     trimmed = (e_hat < PROPENSITY_FLOOR) | (e_hat > 1 - PROPENSITY_FLOOR)
-    if outside > 0.02:
+    trimmed_any = bool(trimmed.any())
+    if outside > 0.02 or trimmed_any:  # bounding the scores is never silent
         findings.append(finding(
             Code.WEAK_OVERLAP, Severity.SERIOUS if outside > 0.10 else Severity.WARNING,
             f"{outside:.1%} of people have an estimated probability of treatment outside "
