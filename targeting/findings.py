@@ -23,7 +23,6 @@ class Code(str, Enum):
     WEAK_OVERLAP = "weak_overlap"
     NO_HETEROGENEITY = "no_heterogeneity"
     HETEROGENEITY_DETECTED = "heterogeneity_detected"
-    SMALL_LEAVES = "small_leaves"
     UNSTABLE_TREE = "unstable_tree"
     NO_INTERVALS = "no_individual_intervals"
     KNOWN_PROPENSITY = "known_propensity"

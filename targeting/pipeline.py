@@ -90,7 +90,7 @@ def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
     treat, path = final.apply(prepared.x_codes)
     held_out = cross_fit_policy(prepared, benefit, folds, budget_units=units, depth=config.depth,
                                 min_leaf=min_leaf, max_bins=config.max_bins)
-    step("learned the budgeted policy tree (exact search) and its held-out version")
+    step(f"learned the budgeted policy tree ({SEARCH_METHODS[config.depth]}) and its held-out version")
 
     ranking = ranking_policy(prepared, cate_benefit, folds, units)
     q = random_share(held_out.treat, prepared.cost)
@@ -114,7 +114,7 @@ def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
     step("evaluated policies on held-out folds (values, comparisons, budget curve)")
 
     leaves = describe_leaves(final, prepared)
-    rules = _rules(leaves, path, held_out.path, treat, prepared, nuis)
+    rules = _rules(leaves, path, held_out.path, prepared, nuis)
     overall = float(nuis.gamma.mean())
     families = [("covariate", covariate_groups(prepared), False),
                 ("policy_leaf", [(r.rule, r.query, held_out.path == r.leaf_path) for r in rules if r.leaf_path], True),
@@ -155,6 +155,7 @@ def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
     findings = list(prepared.findings) + list(nuis.findings)
     findings += _stage_findings(prepared, cate, calibration, policy, rules, subgroups, comparisons)
     supported = _targeting_supported(prepared, calibration, comparisons)
+    findings += _design_findings(prepared, diagnostics.balance, supported)
     report = ReportModel(
         schema_version=SCHEMA_VERSION,
         title=f"Who should be treated? {raw.name}",
@@ -192,7 +193,7 @@ class _LeafRow:
     stats: dict
 
 
-def _rules(leaves, path, held_out_path, treat, prepared: Prepared, nuis) -> list[_LeafRow]:
+def _rules(leaves, path, held_out_path, prepared: Prepared, nuis) -> list[_LeafRow]:
     """Leaf statistics. Effects are estimated on held-out people placed in the same leaf position
     by trees learned without them, so the same outcomes never both shape and judge a leaf."""
     out = []
@@ -262,6 +263,23 @@ def _stage_findings(prepared, cate, calibration, policy, rules, subgroups, compa
         out.append(finding(Code.HARM_FOUND, Severity.SERIOUS,
                            f"{len(harmed)} group(s) are harmed by the treatment: "
                            + "; ".join(s.name for s in harmed[:6]) + ".", groups=[s.name for s in harmed]))
+    return out
+
+
+def _design_findings(prepared: Prepared, balance: list[dict], supported: bool) -> list[Finding]:
+    out = []
+    imbalanced = sorted({row["covariate"] for row in balance if abs(row["smd"]) > 0.1})
+    if imbalanced:
+        why = ("by chance (the design is randomised); the doubly robust scores adjust for it"
+               if prepared.propensity is not None else
+               "as expected without randomisation; the estimated propensity adjusts for these, not for unmeasured ones")
+        out.append(finding(Code.IMBALANCE, Severity.INFO if prepared.propensity is not None else Severity.WARNING,
+                           f"Treated and untreated people differ on {', '.join(imbalanced)} "
+                           f"(standardised difference above 0.1), {why}.", covariates=imbalanced))
+    if not supported:
+        out.append(finding(Code.TARGETING_NOT_SUPPORTED, Severity.WARNING,
+                           "The data do not support a targeting rule: the rule learned does not reliably beat the "
+                           "simple alternatives on held-out people. It is shown for transparency only."))
     return out
 
 
