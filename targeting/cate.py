@@ -22,8 +22,9 @@ from .nuisance import Nuisances
 from .prepare import Prepared
 
 FOREST_SUBSAMPLE = 20_000
-SELECTION_ROWS = 10_000  # beyond this many people, auto scores the candidates on a subsample...
-SELECTION_FOLDS = 3      # ...split into this many folds
+SELECTION_FROM = 5_000   # from this many people on, auto scores the candidates...
+SELECTION_ROWS = 10_000  # ...on at most this many of them (a random subsample)...
+SELECTION_FOLDS = 3      # ...split into this many folds, then refits only the winner
 
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML CausalForestDML)",
@@ -167,19 +168,20 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``; its difference from the
     loss of a constant (the training folds' average effect) estimates how much better than
     "everyone gets the average effect" the estimator ranks people, up to noise that is the same
-    for all estimators. Beyond ``SELECTION_ROWS`` people, ``auto`` scores the candidates on a
-    random subsample of that size (``SELECTION_FOLDS`` folds) and fits only the winner on everyone,
-    out-of-fold with the usual folds.
+    for all estimators. From ``SELECTION_FROM`` people on, ``auto`` scores the candidates with
+    ``SELECTION_FOLDS`` folds on at most ``SELECTION_ROWS`` of them and fits only the winner on
+    everyone, out-of-fold with the usual folds.
     """
     gamma, folds = nuisances.gamma, nuisances.folds
     x, y, t, binary = prepared.x_dense, prepared.y, prepared.t, prepared.outcome_binary
     names = candidates_for(prepared) if estimator == "auto" else (estimator,)
     scoring = np.arange(prepared.n)
     g, f = gamma, folds
-    if len(names) > 1 and prepared.n > SELECTION_ROWS:
+    if len(names) > 1 and prepared.n >= SELECTION_FROM:
         rng = np.random.default_rng(seed)
-        scoring = np.sort(rng.choice(prepared.n, SELECTION_ROWS, replace=False))
-        g, f = gamma[scoring], rng.permutation(SELECTION_ROWS) % SELECTION_FOLDS
+        size = min(prepared.n, SELECTION_ROWS)
+        scoring = np.sort(rng.choice(prepared.n, size, replace=False))
+        g, f = gamma[scoring], rng.permutation(size) % SELECTION_FOLDS
     constant_loss = (g - _constant_out_of_fold(g, f)) ** 2
     fits, rows = {}, []
     for name in names:
@@ -195,7 +197,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
               for r in rows]
     scores.append(CandidateScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0,
                                  None, False, len(scoring)))
-    if len(scoring) == prepared.n:
+    if f is folds:
         cate, low, high = fits[best]
     else:
         cate, low, high = _fit_out_of_fold(best, x, y, t, folds, binary=binary, seed=seed)
