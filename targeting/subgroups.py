@@ -124,8 +124,9 @@ def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray
         tree = learn_tree(prepared, harm, train, budget_units=float(prepared.cost.sum() * 2), depth=2,
                           min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
         in_region[test] = tree.apply(prepared.x_codes[test])[0] == 1
-    leaves = [leaf for leaf in describe_leaves(full, prepared) if leaf["treat"]]
-    if not leaves or in_region.sum() == 0 or len(leaves) == len(describe_leaves(full, prepared)):
+    all_leaves = describe_leaves(full, prepared)
+    leaves = [leaf for leaf in all_leaves if leaf["treat"]]
+    if not leaves or in_region.sum() == 0 or len(leaves) == len(all_leaves):
         return []
     name = "most harmed region found: " + " — or — ".join(leaf["rule"] for leaf in leaves)
     query = " or ".join(f"({leaf['query']})" for leaf in leaves)
