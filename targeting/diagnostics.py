@@ -113,11 +113,15 @@ def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_bo
             "qini": qini, "qini_low": qini - Z95 * se[1], "qini_high": qini + Z95 * se[1], "bootstrap": n_boot}
 
 
-def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray, groups: int = 5) -> list[RiskStratum]:
+def risk_quintiles(mu0: np.ndarray, groups: int = 5) -> list[np.ndarray]:
+    """Row indices of each fifth of people by predicted untreated outcome, lowest first."""
+    return np.array_split(np.argsort(mu0, kind="stable"), groups)
+
+
+def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray) -> list[RiskStratum]:
     """Quintiles of predicted untreated outcome (baseline risk), with effects (the paper's Table 8)."""
-    order = np.argsort(nuis.mu0, kind="stable")
     out = []
-    for k, idx in enumerate(np.array_split(order, groups)):
+    for k, idx in enumerate(risk_quintiles(nuis.mu0)):
         iv = mean_interval(nuis.gamma[idx])
         out.append(RiskStratum(f"Q{k + 1}", int(len(idx)), float(nuis.mu0[idx].mean()), iv.estimate, iv.ci_low,
                                iv.ci_high, float(cate[idx].mean()), float(cate[idx].std(ddof=1))))

@@ -215,10 +215,9 @@ def _rules(leaves, path, held_out_path, prepared: Prepared, nuis) -> list[_LeafR
 
 
 def _risk_groups(nuis) -> list[tuple[str, str, np.ndarray]]:
-    order = np.argsort(nuis.mu0, kind="stable")
     groups = []
-    for k, idx in enumerate(np.array_split(order, 5)):
-        mask = np.zeros(len(order), dtype=bool)
+    for k, idx in enumerate(diag.risk_quintiles(nuis.mu0)):
+        mask = np.zeros(len(nuis.mu0), dtype=bool)
         mask[idx] = True
         groups.append((f"baseline risk Q{k + 1} (predicted untreated outcome {nuis.mu0[idx].min():.3g} to "
                        f"{nuis.mu0[idx].max():.3g})", "", mask))
