@@ -14,7 +14,7 @@ import numpy as np
 from .expr import evaluate_subgroup, parse_subgroup
 from .model import Subgroup
 from .nuisance import Nuisances
-from .policy import describe_leaves, learn_tree
+from .policy import cross_fit_policy, describe_leaves, learn_tree
 from .prepare import Prepared
 from .stats import mean_interval, one_sided_p, holm, shrink
 
@@ -114,16 +114,11 @@ def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray
     everyone (what an analyst would look at), so they summarise the procedure, not each fold's rule.
     """
     harm = -benefit
-    everyone = np.ones(prepared.n, dtype=bool)
-    full = learn_tree(prepared, harm, everyone, budget_units=float(prepared.cost.sum() * 2), depth=2,
+    unlimited = float(prepared.cost.sum() * 2)  # no budget: the region is wherever harm outweighs
+    full = learn_tree(prepared, harm, np.ones(prepared.n, dtype=bool), budget_units=unlimited, depth=2,
                       min_leaf=min_leaf, max_bins=max_bins)
-    in_region = np.zeros(prepared.n, dtype=bool)
-    for fold in np.unique(folds):
-        train, test = folds != fold, folds == fold
-        scale = train.sum() / prepared.n
-        tree = learn_tree(prepared, harm, train, budget_units=float(prepared.cost.sum() * 2), depth=2,
-                          min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
-        in_region[test] = tree.apply(prepared.x_codes[test])[0] == 1
+    in_region = cross_fit_policy(prepared, harm, folds, budget_units=unlimited, depth=2, min_leaf=min_leaf,
+                                 max_bins=max_bins).treat == 1
     all_leaves = describe_leaves(full, prepared)
     leaves = [leaf for leaf in all_leaves if leaf["treat"]]
     if not leaves or in_region.sum() == 0 or len(leaves) == len(all_leaves):
