@@ -1,8 +1,16 @@
-"""Conditional average treatment effects from EconML, predicted out-of-fold.
+"""Conditional average treatment effects, predicted out-of-fold, on top of the shared nuisances.
 
 Every person's CATE comes from a model fitted on the other folds, so rankings and subgroups built
-from it are never scored by a model that saw the person's outcome. With ``estimator = auto`` the
-candidates are compared by their doubly robust loss on held-out folds and the best is used.
+from it are never scored by a model that saw the person's outcome. The expensive first stage is
+fitted once (`nuisance.fit_nuisances`) and shared: the causal forest is EconML's GRF forest fitted
+on the cross-fitted residuals (what CausalForestDML does after refitting its own nuisances), the
+DR-learner regresses the shared doubly robust scores on the covariates with EconML's linear model
+(DRLearner's default final stage), and the gradient-boosting T-learner *is* the pair of
+cross-fitted outcome models. As in DML, a training fold's residuals come from nuisance models that
+saw the other folds; the CATE model itself never sees the person it predicts.
+
+With ``estimator = auto`` the candidates are compared by their doubly robust loss on held-out folds
+and the best is used.
 """
 
 from __future__ import annotations
@@ -18,23 +26,27 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .errors import ConfigError
-from .nuisance import Nuisances
+from .nuisance import PROPENSITY_FLOOR, Nuisances
 from .prepare import Prepared
 
-FOREST_SUBSAMPLE = 20_000
-SELECTION_FROM = 5_000   # from this many people on, auto scores the candidates...
-SELECTION_ROWS = 10_000  # ...on at most this many of them (a random subsample)...
-SELECTION_FOLDS = 3      # ...split into this many folds, then refits only the winner
+FOREST_TREES = 100          # EconML's default for CausalForestDML
+FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
+FOREST_MIN_LEAF = 20
+FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_forest_out_of_fold`)
+SELECTION_FROM = 5_000      # from this many people on, auto scores the candidates...
+SELECTION_ROWS = 10_000     # ...on at most this many of them (a random subsample)...
+SELECTION_FOLDS = 3         # ...split into this many folds, then refits only the winner
 
 ESTIMATOR_LABELS = {
-    "causal_forest": "Causal forest (EconML CausalForestDML)",
-    "dr": "Doubly robust learner (EconML DRLearner)",
-    "t": "T-learner, gradient boosting (EconML TLearner)",
+    "causal_forest": "Causal forest (EconML GRF CausalForest on the cross-fitted residuals)",
+    "dr": "Doubly robust learner (scores regressed on covariates with EconML's linear model)",
+    "t": "T-learner, gradient boosting (the cross-fitted outcome models)",
     "s": "S-learner, gradient boosting (EconML SLearner)",
     "x": "X-learner, gradient boosting (EconML XLearner)",
     "logistic_t": "T-learner, regularised logistic regression (EconML TLearner)",
     "constant": "No heterogeneity (everyone gets the average effect)",
 }
+WITH_INTERVALS = ("causal_forest", "dr")
 
 
 class ProbabilityRegressor(BaseEstimator, RegressorMixin):
@@ -86,6 +98,36 @@ class CateResult:
     scores: tuple[CandidateScore, ...]
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """What every second-stage learner may use, restricted to the rows being fitted."""
+
+    x: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    gamma: np.ndarray
+    y_residual: np.ndarray
+    t_residual: np.ndarray
+    t_learner: np.ndarray
+    binary: bool
+    seed: int
+
+    def rows(self, index: np.ndarray) -> "_Stage":
+        return _Stage(self.x[index], self.y[index], self.t[index], self.gamma[index], self.y_residual[index],
+                      self.t_residual[index], self.t_learner[index], self.binary, self.seed)
+
+
+def _shared_stage(prepared: Prepared, nuisances: Nuisances, seed: int) -> _Stage:
+    """Residuals and scores from the one cross-fitting pass.
+
+    E[y | x] = e(x) mu1(x) + (1 - e(x)) mu0(x), so the outcome residual needs no extra model.
+    """
+    e = np.clip(nuisances.propensity, PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR)
+    expected_y = e * nuisances.mu1 + (1 - e) * nuisances.mu0
+    return _Stage(prepared.x_dense, prepared.y, prepared.t.astype(float), nuisances.gamma, prepared.y - expected_y,
+                  prepared.t - e, nuisances.mu1 - nuisances.mu0, prepared.outcome_binary, seed)
+
+
 def _gbm(binary: bool, seed: int):
     params = dict(max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20,
                   l2_regularization=1.0, random_state=seed)
@@ -94,31 +136,19 @@ def _gbm(binary: bool, seed: int):
     return HistGradientBoostingRegressor(**params)
 
 
-def build_estimator(name: str, *, binary: bool, seed: int, n_train: int = 10_000):
-    """An unfitted EconML estimator for ``name`` with the tool's default learners.
+def build_metalearner(name: str, *, binary: bool, seed: int):
+    """An unfitted EconML metalearner (``s``, ``x`` or ``logistic_t``) with the tool's default learners.
 
-    The causal forest draws at most ``FOREST_SUBSAMPLE`` people per tree: honest forests only need
-    the subsample to grow slower than n, and this keeps its cost flat beyond ~45,000 rows.
+    These fit their own outcome models on the training folds; the other estimators reuse the
+    shared nuisances instead.
     """
-    from econml.dml import CausalForestDML
-    from econml.dr import DRLearner
     from econml.metalearners import SLearner, TLearner, XLearner
 
-    propensity = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_leaf_nodes=15,
-                                                min_samples_leaf=20, random_state=seed)
-    regression = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
-                                               min_samples_leaf=20, l2_regularization=1.0, random_state=seed)
-    if name == "causal_forest":
-        return CausalForestDML(model_y=regression, model_t=propensity, discrete_treatment=True, cv=3,
-                               n_estimators=200, min_samples_leaf=10, random_state=seed,
-                               max_samples=min(0.45, FOREST_SUBSAMPLE / max(n_train, 1)))
-    if name == "dr":
-        return DRLearner(model_propensity=propensity, model_regression=regression, cv=3, random_state=seed)
-    if name == "t":
-        return TLearner(models=_gbm(binary, seed))
     if name == "s":
         return SLearner(overall_model=_gbm(binary, seed))
     if name == "x":
+        propensity = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_leaf_nodes=15,
+                                                    min_samples_leaf=20, random_state=seed)
         # The second stage regresses imputed effects (continuous even for a 0/1 outcome).
         return XLearner(models=_gbm(binary, seed), cate_models=_gbm(False, seed), propensity_model=propensity)
     if name == "logistic_t":
@@ -136,22 +166,58 @@ def candidates_for(prepared: Prepared) -> tuple[str, ...]:
     return ("causal_forest", "dr", "t", "x")
 
 
-def _fit_out_of_fold(name: str, x: np.ndarray, y: np.ndarray, t: np.ndarray, folds: np.ndarray, *,
-                     binary: bool, seed: int):
-    """CATE for every row from a model fitted on the other folds (plus intervals for the forest)."""
-    cate = np.empty(len(y))
-    low = np.empty(len(y)) if name == "causal_forest" else None
-    high = np.empty(len(y)) if name == "causal_forest" else None
+def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
+    """GRF causal forest on the residuals: the final stage of CausalForestDML without its refits.
+
+    Each tree draws at most ``FOREST_SUBSAMPLE`` people: honest forests only need the subsample to
+    grow slower than n, and this keeps the cost of a fit flat beyond ~45,000 training rows. Trying a
+    third of the covariates per split made the forest three times faster than trying all of them,
+    at equal accuracy on the bundled simulations (bench/RESULTS.md).
+    """
+    from econml.grf import CausalForest
+
+    n_train = int(train.sum())
+    forest = CausalForest(n_estimators=FOREST_TREES, max_features=FOREST_FEATURES, min_samples_leaf=FOREST_MIN_LEAF,
+                          max_samples=min(0.45, FOREST_SUBSAMPLE / n_train), random_state=stage.seed, n_jobs=-1)
+    forest.fit(stage.x[train], stage.t_residual[train], stage.y_residual[train])
+    point, low, high = forest.predict(stage.x[test], interval=True, alpha=0.05)
+    return np.ravel(point), np.ravel(low), np.ravel(high)
+
+
+def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
+    """Shared DR scores regressed linearly on the covariates, with heteroskedasticity-robust intervals."""
+    from econml.sklearn_extensions.linear_model import StatsModelsLinearRegression
+
+    model = StatsModelsLinearRegression(fit_intercept=True, cov_type="HC1").fit(stage.x[train], stage.gamma[train])
+    low, high = model.predict_interval(stage.x[test], alpha=0.05)
+    return np.ravel(model.predict(stage.x[test])), np.ravel(low), np.ravel(high)
+
+
+def _metalearner_out_of_fold(name: str, stage: _Stage, train: np.ndarray, test: np.ndarray):
+    model = build_metalearner(name, binary=stage.binary, seed=stage.seed)
+    model.fit(stage.y[train], stage.t[train], X=stage.x[train])
+    return np.ravel(model.effect(stage.x[test])), None, None
+
+
+def _fit_out_of_fold(name: str, stage: _Stage, folds: np.ndarray):
+    """CATE for every row from a model fitted on the other folds (plus intervals where available)."""
+    if name == "t":
+        return stage.t_learner.copy(), None, None  # already out-of-fold: the shared outcome models
+    fit_fold = {"causal_forest": _forest_out_of_fold, "dr": _dr_out_of_fold}.get(name)
+    cate = np.empty(len(stage.y))
+    low = np.empty(len(stage.y)) if name in WITH_INTERVALS else None
+    high = np.empty(len(stage.y)) if name in WITH_INTERVALS else None
     for fold in np.unique(folds):
         test, train = folds == fold, folds != fold
-        model = build_estimator(name, binary=binary, seed=seed, n_train=int(train.sum()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(y[train], t[train], X=x[train])
-            cate[test] = np.ravel(model.effect(x[test]))
-            if low is not None:
-                lo, hi = model.effect_interval(x[test], alpha=0.05)
-                low[test], high[test] = np.ravel(lo), np.ravel(hi)
+            if fit_fold is None:
+                result = _metalearner_out_of_fold(name, stage, train, test)
+            else:
+                result = fit_fold(stage, train, test)
+        cate[test] = result[0]
+        if low is not None:
+            low[test], high[test] = result[1], result[2]
     return cate, low, high
 
 
@@ -172,20 +238,20 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     ``SELECTION_FOLDS`` folds on at most ``SELECTION_ROWS`` of them and fits only the winner on
     everyone, out-of-fold with the usual folds.
     """
-    gamma, folds = nuisances.gamma, nuisances.folds
-    x, y, t, binary = prepared.x_dense, prepared.y, prepared.t, prepared.outcome_binary
+    stage, folds = _shared_stage(prepared, nuisances, seed), nuisances.folds
     names = candidates_for(prepared) if estimator == "auto" else (estimator,)
     scoring = np.arange(prepared.n)
-    g, f = gamma, folds
+    scored, f = stage, folds
     if len(names) > 1 and prepared.n >= SELECTION_FROM:
         rng = np.random.default_rng(seed)
         size = min(prepared.n, SELECTION_ROWS)
         scoring = np.sort(rng.choice(prepared.n, size, replace=False))
-        g, f = gamma[scoring], rng.permutation(size) % SELECTION_FOLDS
+        scored, f = stage.rows(scoring), rng.permutation(size) % SELECTION_FOLDS
+    g = scored.gamma
     constant_loss = (g - _constant_out_of_fold(g, f)) ** 2
     fits, rows = {}, []
     for name in names:
-        fits[name] = _fit_out_of_fold(name, x[scoring], y[scoring], t[scoring], f, binary=binary, seed=seed)
+        fits[name] = _fit_out_of_fold(name, scored, f)
         loss = (g - fits[name][0]) ** 2
         diff = loss - constant_loss
         truth = None
@@ -200,5 +266,5 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     if f is folds:
         cate, low, high = fits[best]
     else:
-        cate, low, high = _fit_out_of_fold(best, x, y, t, folds, binary=binary, seed=seed)
+        cate, low, high = _fit_out_of_fold(best, stage, folds)
     return CateResult(best, ESTIMATOR_LABELS[best], cate, low, high, tuple(scores))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -81,9 +82,12 @@ def effective_config(args: argparse.Namespace, sheet_config: dict) -> Config:
 
 
 def _progress(quiet: bool):
+    """Progress lines on stderr, timed from the start of the command (reading included)."""
     if quiet:
         return None
-    return lambda stage, seconds: print(f"[{seconds:6.1f}s] {stage}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    return lambda stage, _seconds=None: print(f"[{time.perf_counter() - start:6.1f}s] {stage}", file=sys.stderr,
+                                              flush=True)
 
 
 def _report(args) -> int:
@@ -91,13 +95,16 @@ def _report(args) -> int:
     from .pipeline import run
     from .reader import read_input
 
+    progress = _progress(args.quiet)
     input_path = Path(args.input)
     raw = read_input(input_path)
+    if progress:
+        progress(f"read {raw.name}")
     config = effective_config(args, raw.sheet_config)
     outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
     check_outdir(outdir, input_path)
-    result = run(raw, config, progress=_progress(args.quiet))
-    paths = write_outputs(result, outdir)
+    result = run(raw, config, progress=progress)
+    paths = write_outputs(result, outdir, progress=progress)
     for path in paths:
         print(path)
     return EXIT_OK

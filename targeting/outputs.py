@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from .errors import OutputError
 from .pipeline import RunResult
@@ -38,8 +39,10 @@ def check_outdir(outdir: Path, input_path: Path) -> None:
         raise OutputError(f"Output folder '{outdir}' is not writable. Choose another folder with -o.")
 
 
-def write_outputs(result: RunResult, outdir: Path) -> list[Path]:
+def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
     """Render and write brief.pdf, pack.xlsx, report.json and individuals.csv into ``outdir``.
+
+    ``progress``, if given, is called with a short description after each file is rendered.
 
     Returns
     -------
@@ -57,10 +60,14 @@ def write_outputs(result: RunResult, outdir: Path) -> list[Path]:
             handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=outdir)
             os.close(handle)
             temporary[name] = Path(tmp)
+        step = progress or (lambda _stage: None)
         temporary["report.json"].write_text(result.report.to_json(), encoding="utf-8")
         result.individuals.to_csv(temporary["individuals.csv"], index=False, float_format="%.6g")
+        step("wrote report.json and individuals.csv")
         write_workbook(report, result.individuals, temporary["pack.xlsx"])
+        step("wrote the Excel pack")
         temporary["brief.pdf"].write_bytes(render_brief(report))
+        step("rendered the PDF brief")
         finals = []
         for name in OUTPUT_NAMES:
             final = outdir / name

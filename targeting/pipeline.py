@@ -373,5 +373,5 @@ def _individuals(prepared: Prepared, cate, treat, path) -> pd.DataFrame:
     frame["cate_low"] = cate.cate_low if cate.cate_low is not None else np.nan
     frame["cate_high"] = cate.cate_high if cate.cate_high is not None else np.nan
     frame["treat"] = treat.astype(int)
-    frame["leaf"] = [p or "root" for p in path]
+    frame["leaf"] = np.where(path == "", "root", path)
     return frame

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .binning import Constraint, FeatureBins, make_bins
-from .policy_tree import Leaf, Split, assign, search_depth3, search_tree, simplify, to_node
+from .policy_tree import Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
 from .prepare import Prepared
 
 
@@ -65,31 +65,49 @@ def budget_for_subset(prepared: Prepared, rows: np.ndarray, budget_units: float)
 def learn_tree(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, budget_units: float,
                depth: int, min_leaf: int, max_bins: int) -> LearnedTree:
     """Learn the exact best tree on ``rows`` (boolean mask) for the given budget in cost units."""
+    return learn_trees(prepared, benefit, rows, budgets_units=[budget_units], depth=depth, min_leaf=min_leaf,
+                       max_bins=max_bins)[0]
+
+
+def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, budgets_units, depth: int,
+                min_leaf: int, max_bins: int) -> list[LearnedTree]:
+    """`learn_tree` for several budgets at once: one binning and, up to depth 2, one histogram pass."""
     x = prepared.x_codes[rows]
     bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], max_bins)
     if depth == 3:
-        node = search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=budget_units,
-                             min_leaf=min_leaf)
+        nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units, min_leaf=min_leaf)
+                 for units in budgets_units]
     else:
-        node = simplify(to_node(search_tree(bins, n_bins, benefit[rows], prepared.cost[rows],
-                                            budget=budget_units, min_leaf=min_leaf, depth=depth)))
-    return LearnedTree(node, tuple(specs))
+        choices = search_trees(bins, n_bins, benefit[rows], prepared.cost[rows], budgets=budgets_units,
+                               min_leaf=min_leaf, depth=depth)
+        nodes = [simplify(to_node(choice)) for choice in choices]
+    return [LearnedTree(node, tuple(specs)) for node in nodes]
 
 
 def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, budget_units: float,
                      depth: int, min_leaf: int, max_bins: int) -> CrossFittedPolicy:
     """Learn a tree on each fold's complement and apply it to the fold."""
-    treat = np.zeros(prepared.n, dtype=int)
-    path = np.empty(prepared.n, dtype=object)
-    roots = []
+    return cross_fit_policies(prepared, benefit, folds, budgets_units=[budget_units], depth=depth,
+                              min_leaf=min_leaf, max_bins=max_bins)[0]
+
+
+def cross_fit_policies(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, budgets_units, depth: int,
+                       min_leaf: int, max_bins: int) -> list[CrossFittedPolicy]:
+    """`cross_fit_policy` for several budgets (in cost units for everyone), one per entry."""
+    count = len(budgets_units)
+    treat = [np.zeros(prepared.n, dtype=int) for _ in range(count)]
+    path = [np.empty(prepared.n, dtype=object) for _ in range(count)]
+    roots: list[list[str]] = [[] for _ in range(count)]
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         scale = train.sum() / prepared.n
-        tree = learn_tree(prepared, benefit, train, budget_units=budget_for_subset(prepared, train, budget_units),
-                          depth=depth, min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
-        treat[test], path[test] = tree.apply(prepared.x_codes[test])
-        roots.append(tree.root_feature)
-    return CrossFittedPolicy(treat, path, tuple(roots))
+        trees = learn_trees(prepared, benefit, train,
+                            budgets_units=[budget_for_subset(prepared, train, units) for units in budgets_units],
+                            depth=depth, min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
+        for b, tree in enumerate(trees):
+            treat[b][test], path[b][test] = tree.apply(prepared.x_codes[test])
+            roots[b].append(tree.root_feature)
+    return [CrossFittedPolicy(treat[b], path[b], tuple(roots[b])) for b in range(count)]
 
 
 def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any]]:

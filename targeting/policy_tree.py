@@ -126,18 +126,32 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
     TreeChoice
         The tree with the largest treated benefit whose treated cost is within the budget.
     """
+    return search_trees(bins, nbins, benefit, cost, budgets=[budget], min_leaf=min_leaf, depth=depth,
+                        root_values=root_values)[0]
+
+
+def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
+                 budgets, min_leaf: int = 1, depth: int = 2, root_values: list | None = None) -> list[TreeChoice]:
+    """The exact best tree for each of several budgets, sharing the histograms between them.
+
+    The child options do not depend on the budget; only the final knapsack does. A budget curve
+    therefore costs one pass over the data per root feature, not one per budget. Parameters are
+    those of `search_tree`, with ``budgets`` a sequence of budgets; ``root_values`` (if given)
+    receives the root-split values for the first budget. Returns one `TreeChoice` per budget.
+    """
     bins = np.asarray(bins)
     benefit = np.asarray(benefit, dtype=float)
     cost = np.asarray(cost, dtype=float)
+    budgets = [float(b) for b in budgets]
     n, p = bins.shape
     # One contiguous array per feature: the 2-D histograms read columns p times each.
     columns = [np.ascontiguousarray(bins[:, j], dtype=np.intp) for j in range(p)]
     unit_cost = bool(np.all(cost == 1.0))
     min_leaf = max(1, int(min_leaf))
-    best = TreeChoice(0.0, 0.0)
     total_g, total_c = float(benefit.sum()), float(cost.sum())
-    if _within(total_c, budget) and total_g > 0 and n >= min_leaf:
-        best = TreeChoice(total_g, total_c, treat_all=True)
+    best = [TreeChoice(total_g, total_c, treat_all=True)
+            if _within(total_c, budget) and total_g > 0 and n >= min_leaf else TreeChoice(0.0, 0.0)
+            for budget in budgets]
     for j1 in range(p):
         if nbins[j1] < 2:
             continue
@@ -158,17 +172,18 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
         first_best = np.maximum.accumulate(
             np.where(rg_sorted > previous, np.arange(rg_sorted.shape[1]), 0), axis=1)
         best_right = np.take_along_axis(order, first_best, axis=1)
-        for k, row in enumerate(valid):
-            choice = _combine(left_g[row], left_c[row], right_g[row], right_c[row], rc_sorted[k], best_right[k],
-                              budget)
-            if choice is None:
-                continue
-            value, spent, li, ri = choice
-            if root_values is not None:
-                root_values.append((value, j1, int(row) + 1))
-            if _better(value, spent, best):
-                best = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
-                                  left=_decode(li, nbins), right=_decode(ri, nbins))
+        for b, budget in enumerate(budgets):
+            for k, row in enumerate(valid):
+                choice = _combine(left_g[row], left_c[row], right_g[row], right_c[row], rc_sorted[k],
+                                  best_right[k], budget)
+                if choice is None:
+                    continue
+                value, spent, li, ri = choice
+                if root_values is not None and b == 0:
+                    root_values.append((value, j1, int(row) + 1))
+                if _better(value, spent, best[b]):
+                    best[b] = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
+                                         left=_decode(li, nbins), right=_decode(ri, nbins))
     return best
 
 

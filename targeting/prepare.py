@@ -387,8 +387,8 @@ def _covariates(data: pd.DataFrame, config: Config, roles: dict[str, str], rows:
                     f"Covariate '{name}' has {len(levels)} different text values (at most {MAX_LEVELS} are supported). "
                     f"Group them into fewer categories in a new column, or leave it out with --exclude {name}."
                 )
-            lookup = {level: i for i, level in enumerate(levels)}
-            code = np.array([lookup.get(v, np.nan) if v is not pd.NA else np.nan for v in text.tolist()], dtype=float)
+            code = pd.Categorical(text, categories=levels).codes.astype(float)
+            code[code < 0] = np.nan  # pandas codes a missing value as -1
             covariates.append(Covariate(name, "categorical", tuple(str(l) for l in levels), n_missing))
             codes.append(code)
             for i, level in enumerate(levels[1:] if not n_missing else levels, start=0 if n_missing else 1):

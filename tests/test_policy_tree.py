@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy_tree import assign, search_depth3, search_tree, to_node
+from targeting.policy_tree import assign, search_depth3, search_tree, search_trees, to_node
 
 
 def _leaves_of_all_trees(bins, nbins, depth):
@@ -65,6 +65,25 @@ def test_search_agrees_with_brute_force(case):
     for leaf in set(path):
         assert (path == leaf).sum() >= min_leaf
         assert len(set(treat[path == leaf])) == 1, "leaves are treated whole"
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_shared_search_over_many_budgets_is_exact_for_each(case):
+    """One histogram pass for a budget curve must give, per budget, the brute-force optimum."""
+    rng = np.random.default_rng(500 + case)
+    n, p = int(rng.integers(20, 150)), int(rng.integers(1, 4))
+    nbins = rng.integers(2, 5, size=p)
+    bins = np.column_stack([rng.integers(0, nb, n) for nb in nbins])
+    g = rng.normal(0.2, 1, n)
+    c = np.ones(n) if case % 2 else rng.uniform(0.1, 3, n)
+    budgets = sorted(rng.uniform(0, 1.1, size=5) * c.sum())
+    min_leaf = int(rng.integers(1, max(2, n // 5)))
+    choices = search_trees(bins, nbins, g, c, budgets=budgets, min_leaf=min_leaf, depth=2)
+    for budget, choice in zip(budgets, choices):
+        assert choice.benefit == pytest.approx(brute_force(bins, nbins, g, c, budget, min_leaf, 2), rel=1e-9, abs=1e-9)
+        assert choice == search_tree(bins, nbins, g, c, budget=budget, min_leaf=min_leaf, depth=2)
+        treat, _ = assign(to_node(choice), bins)
+        assert c[treat == 1].sum() <= budget + 1e-9
 
 
 @pytest.mark.parametrize("case", range(12))
