@@ -9,7 +9,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install demo test test-slow bench examples
+.PHONY: install demo test test-slow bench bench-scale examples
 install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
@@ -24,6 +24,9 @@ test-slow: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+bench-scale: $(BIN)/.installed
+	$(BIN)/python bench/scale.py
 
 examples: $(BIN)/.installed
 	$(BIN)/python examples/make_examples.py

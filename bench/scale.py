@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cate import wide_trial  # noqa: E402  (the same 20-covariate data as bench/cate.py)
@@ -40,9 +41,10 @@ STAGES = (
     ("read ", "read"), ("validated", "validate"), ("fitted cross-fitted", "nuisances"),
     ("estimated individual effects", "CATE"), ("learned the budgeted", "policy"),
     ("evaluated policies", "evaluation"), ("assessed", "subgroups"), ("built the report model", "diagnostics"),
-    ("wrote report.json", "JSON + CSV"), ("wrote the Excel pack", "Excel"), ("rendered the PDF", "PDF"),
+    ("loaded the PDF and Excel renderers", "start-up"), ("wrote report.json", "JSON + CSV"),
+    ("wrote the Excel pack", "Excel"), ("rendered the PDF", "PDF"),
 )
-COLUMNS = [column for _, column in STAGES] + ["start-up"]
+COLUMNS = [column for _, column in STAGES if column != "start-up"] + ["start-up"]
 # (rows, covariates, input) -> seconds allowed by issue 8
 TARGETS = {(100_000, 20, ".xlsx"): 90, (100_000, 20, ".csv"): 60, (1_000_000, 20, ".csv"): 600}
 MEMORY_LIMIT_GB = 8.0
@@ -90,7 +92,8 @@ def run_report(path: Path, outdir: Path) -> Measured:
             if column == "CATE":
                 measured.stages["estimator"] = text.split("(", 1)[1].split(" (")[0].split(",")[0]
         last = seconds
-    measured.stages["start-up"] = measured.seconds - last  # interpreter, imports, final renames
+    # Interpreter and imports before the clock starts, loading the renderers, final renames.
+    measured.stages["start-up"] = measured.stages.get("start-up", 0.0) + measured.seconds - last
     report = json.loads((outdir / "report.json").read_text())
     measured.stages["correlation"] = report["diagnostics"]["truth"]["correlation"]
     return measured
@@ -99,8 +102,9 @@ def run_report(path: Path, outdir: Path) -> Measured:
 def extra_columns(frame, count: int, seed: int = 5):
     """Add pure-noise covariates (for the wide case)."""
     rng = np.random.default_rng(seed)
-    extra = {f"extra_{k + 1}": np.round(rng.normal(size=len(frame)), 3) for k in range(count)}
-    return frame.assign(**extra)
+    extra = pd.DataFrame(np.round(rng.normal(size=(len(frame), count)), 3), index=frame.index,
+                         columns=[f"extra_{k + 1}" for k in range(count)])
+    return pd.concat([frame, extra], axis=1)
 
 
 def write_input(n: int, width: int, suffix: str, folder: Path) -> Path:

@@ -1,8 +1,9 @@
 """Charts for the brief: pure functions from ReportModel parts (plain dicts) to SVG strings.
 
 Every chart is drawn on its own :class:`matplotlib.figure.Figure` (never pyplot global state),
-saved as SVG with text converted to paths (so fonts on the reader's machine do not matter) and
-closed. Charts never compute statistics: they only draw numbers that are in the report.
+saved as SVG with text kept as text (WeasyPrint sets it in DejaVu Sans and embeds the font in the
+PDF; a path per glyph made drawing the charts half of the brief's rendering time) and closed.
+Charts never compute statistics: they only draw numbers that are in the report.
 Figures are sized in inches for an A4 page with fonts of at least 8 pt, and every colour
 distinction is doubled by a marker, line style or hatch so that grey printing keeps it.
 A function returns ``None`` when the report holds nothing to draw.
@@ -44,7 +45,7 @@ RED = "#b2182b"
 GREEN = "#2b7a3d"
 
 _RC = {
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",
     "svg.hashsalt": "targeting-brief",
     "font.family": ["DejaVu Sans", "sans-serif"],
     "font.size": FONT,
@@ -114,7 +115,7 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _styled(func):
-    """Run a chart function with the brief's style (fonts, sizes, text as paths)."""
+    """Run a chart function with the brief's style (fonts, sizes, text as text)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):

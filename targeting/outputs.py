@@ -52,6 +52,8 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
     from .render_excel import write_workbook
     from .render_pdf import render_brief
 
+    step = progress or (lambda _stage: None)
+    step("loaded the PDF and Excel renderers")
     report = result.report.to_dict()
     temporary: dict[str, Path] = {}
     try:
@@ -60,7 +62,6 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
             handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=outdir)
             os.close(handle)
             temporary[name] = Path(tmp)
-        step = progress or (lambda _stage: None)
         temporary["report.json"].write_text(result.report.to_json(), encoding="utf-8")
         result.individuals.to_csv(temporary["individuals.csv"], index=False, float_format="%.6g")
         step("wrote report.json and individuals.csv")

@@ -23,7 +23,7 @@ from .evaluate import POLICY_LABELS, budget_curve, compare, policy_value, random
 from .findings import Code, Finding, Severity, finding
 from .model import SCHEMA_VERSION, Diagnostics, Policy, ReportModel, Rule, Subgroup
 from .nuisance import fit_nuisances, make_folds
-from .policy import SEARCH_METHODS, cross_fit_policy, default_min_leaf, describe_leaves, learn_tree, tree_as_dict
+from .policy import cross_fit_policy, default_min_leaf, describe_leaves, learn_tree, search_method, tree_as_dict
 from .prepare import Prepared, prepare
 from .reader import RawInput
 from .stats import mean_interval
@@ -90,7 +90,8 @@ def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
     treat, path = final.apply(prepared.x_codes)
     held_out = cross_fit_policy(prepared, benefit, folds, budget_units=units, depth=config.depth,
                                 min_leaf=min_leaf, max_bins=config.max_bins)
-    step(f"learned the budgeted policy tree ({SEARCH_METHODS[config.depth]}) and its held-out version")
+    method = search_method(config.depth, len(prepared.covariates))
+    step(f"learned the budgeted policy tree ({method}) and its held-out version")
 
     ranking = ranking_policy(prepared, cate_benefit, folds, units)
     q = random_share(held_out.treat, prepared.cost)
@@ -145,7 +146,7 @@ def _run(raw: RawInput, config: Config, step: "_Progress") -> RunResult:
         budget={"kind": prepared.budget.kind, "value": prepared.budget.value,
                 "description": prepared.budget.describe(), "cost_units": units,
                 "cost_source": prepared.cost_source},
-        depth=config.depth, search=SEARCH_METHODS[config.depth], min_leaf=min_leaf,
+        depth=config.depth, search=method, min_leaf=min_leaf,
         rules=[r.rule_model for r in rules], tree=tree_as_dict(final, {r.leaf_path: r.stats for r in rules}),
         treated_n=int(treat.sum()), treated_share=float(treat.mean()),
         total_cost=float((treat * prepared.cost).sum()), held_out_treated_share=float(held_out.treat.mean()),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .binning import Constraint, FeatureBins, make_bins
-from .policy_tree import Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
+from .policy_tree import MAX_SEARCH_FEATURES, Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
 from .prepare import Prepared
 
 
@@ -23,6 +23,15 @@ SEARCH_METHODS = {
     2: "exact search over all depth-2 trees",
     3: "look-ahead for depth 3 (exact depth-2 subtrees under the best root splits; not exhaustive)",
 }
+
+
+def search_method(depth: int, n_covariates: int) -> str:
+    """How the tree was searched, in words (with the covariate screen when the data are wide)."""
+    text = SEARCH_METHODS[depth]
+    if depth >= 2 and n_covariates > MAX_SEARCH_FEATURES:
+        text += (f", on the {MAX_SEARCH_FEATURES} of {n_covariates} covariates whose best single split is most "
+                 "valuable (screened on the same training data)")
+    return text
 
 
 @dataclass(frozen=True)
@@ -75,11 +84,11 @@ def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, bu
     x = prepared.x_codes[rows]
     bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], max_bins)
     if depth == 3:
-        nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units, min_leaf=min_leaf)
-                 for units in budgets_units]
+        nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units, min_leaf=min_leaf,
+                               max_features=MAX_SEARCH_FEATURES) for units in budgets_units]
     else:
         choices = search_trees(bins, n_bins, benefit[rows], prepared.cost[rows], budgets=budgets_units,
-                               min_leaf=min_leaf, depth=depth)
+                               min_leaf=min_leaf, depth=depth, max_features=MAX_SEARCH_FEATURES)
         nodes = [simplify(to_node(choice)) for choice in choices]
     return [LearnedTree(node, tuple(specs)) for node in nodes]
 

@@ -16,11 +16,13 @@ Ties are broken towards lower cost, then towards simpler trees (options are list
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 NONE, WHOLE = -1, -2  # child options that do not split the child
+# Depth-2 search costs n x p^2: beyond this many covariates it runs on the strongest ones (see `screen`).
+MAX_SEARCH_FEATURES = 50
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def _child_options(columns, nbins, g, c, j1, depth, min_leaf, unit_cost):
 
 
 def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
-                budget: float, min_leaf: int = 1, depth: int = 2, root_values: list | None = None) -> TreeChoice:
+                budget: float, min_leaf: int = 1, depth: int = 2, root_values: list | None = None,
+                max_features: int | None = None) -> TreeChoice:
     """Find the exact best tree of the given depth under the budget.
 
     Parameters
@@ -120,6 +123,8 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
         Maximum depth of the tree.
     root_values : list, optional
         If given, receives ``(benefit, feature, threshold)`` of the best tree under each root split.
+    max_features : int, optional
+        With more features than this, search (exactly) only the features chosen by `screen`.
 
     Returns
     -------
@@ -127,23 +132,51 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
         The tree with the largest treated benefit whose treated cost is within the budget.
     """
     return search_trees(bins, nbins, benefit, cost, budgets=[budget], min_leaf=min_leaf, depth=depth,
-                        root_values=root_values)[0]
+                        root_values=root_values, max_features=max_features)[0]
+
+
+def screen(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, keep: int) -> np.ndarray:
+    """Indices (ascending) of the ``keep`` features whose best single split is most valuable.
+
+    A feature's strength is the largest benefit a depth-1 tree on it can reach without a budget:
+    over thresholds, the positive parts of the two sides' summed benefits. It needs one pass over
+    the data per feature, against p passes per feature for the depth-2 search.
+    """
+    strength = np.full(bins.shape[1], -np.inf)
+    for j in range(bins.shape[1]):
+        if nbins[j] < 2:
+            continue
+        by_bin = np.bincount(bins[:, j], weights=benefit, minlength=int(nbins[j]))
+        left = np.cumsum(by_bin)[:-1]
+        strength[j] = np.max(np.maximum(left, 0) + np.maximum(by_bin.sum() - left, 0))
+    return np.sort(np.argsort(-strength, kind="stable")[:keep])
 
 
 def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
-                 budgets, min_leaf: int = 1, depth: int = 2, root_values: list | None = None) -> list[TreeChoice]:
+                 budgets, min_leaf: int = 1, depth: int = 2, root_values: list | None = None,
+                 max_features: int | None = None) -> list[TreeChoice]:
     """The exact best tree for each of several budgets, sharing the histograms between them.
 
     The child options do not depend on the budget; only the final knapsack does. A budget curve
     therefore costs one pass over the data per root feature, not one per budget. Parameters are
     those of `search_tree`, with ``budgets`` a sequence of budgets; ``root_values`` (if given)
-    receives the root-split values for the first budget. Returns one `TreeChoice` per budget.
+    receives the root-split values for the first budget. With ``max_features`` and more features
+    than that, the search is exact over the features chosen by `screen`. Returns one `TreeChoice`
+    per budget.
     """
     bins = np.asarray(bins)
     benefit = np.asarray(benefit, dtype=float)
+    n, p = bins.shape
+    if depth >= 2 and max_features is not None and p > max_features:
+        keep = screen(bins, nbins, benefit, max_features)
+        inner: list = []
+        choices = search_trees(bins[:, keep], np.asarray(nbins)[keep], benefit, cost, budgets=budgets,
+                               min_leaf=min_leaf, depth=depth, root_values=inner)
+        if root_values is not None:
+            root_values.extend((value, int(keep[j]), t) for value, j, t in inner)
+        return [_renumber(choice, keep) for choice in choices]
     cost = np.asarray(cost, dtype=float)
     budgets = [float(b) for b in budgets]
-    n, p = bins.shape
     # One contiguous array per feature: the 2-D histograms read columns p times each.
     columns = [np.ascontiguousarray(bins[:, j], dtype=np.intp) for j in range(p)]
     unit_cost = bool(np.all(cost == 1.0))
@@ -185,6 +218,24 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
                     best[b] = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
                                          left=_decode(li, nbins), right=_decode(ri, nbins))
     return best
+
+
+def _renumber(choice: TreeChoice, features: np.ndarray) -> TreeChoice:
+    """A choice found on a subset of features, in the numbering of all features."""
+    def child(c: ChildChoice | None) -> ChildChoice | None:
+        return c if c is None or c.feature < 0 else replace(c, feature=int(features[c.feature]))
+
+    if choice.feature < 0:
+        return choice
+    return replace(choice, feature=int(features[choice.feature]), left=child(choice.left), right=child(choice.right))
+
+
+def _renumber_node(node: "Leaf | Split", features: np.ndarray) -> "Leaf | Split":
+    """A tree found on a subset of features, in the numbering of all features."""
+    if isinstance(node, Leaf):
+        return node
+    return Split(int(features[node.feature]), node.threshold, _renumber_node(node.left, features),
+                 _renumber_node(node.right, features))
 
 
 def _better(value, spent, best: TreeChoice) -> bool:
@@ -302,14 +353,22 @@ def assign(node: Leaf | Split, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def search_depth3(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
-                  budget: float, min_leaf: int = 1, n_roots: int = 6, grid: int = 11) -> Leaf | Split:
+                  budget: float, min_leaf: int = 1, n_roots: int = 6, grid: int = 11,
+                  max_features: int | None = None) -> Leaf | Split:
     """Depth-3 trees by look-ahead (not exhaustive): documented approximation.
 
     The ``n_roots`` root splits whose best depth-2 trees are most valuable are each given an exact
     depth-2 subtree in both children; the budget is shared between the children on a grid of
     ``grid`` shares of the left child's spending, and the right child gets the exact best tree for
     what is left. The exact depth-2 optimum is always a candidate, so the result is never worse.
+    With ``max_features`` and more features than that, everything runs on the features chosen by
+    `screen`.
     """
+    if max_features is not None and bins.shape[1] > max_features:
+        keep = screen(bins, nbins, np.asarray(benefit, dtype=float), max_features)
+        node = search_depth3(bins[:, keep], np.asarray(nbins)[keep], benefit, cost, budget=budget,
+                             min_leaf=min_leaf, n_roots=n_roots, grid=grid)
+        return _renumber_node(node, keep)
     roots: list = []
     best_value = -np.inf
     best_node: Leaf | Split = Leaf(False)

