@@ -90,7 +90,7 @@ def run_report(path: Path, outdir: Path) -> Measured:
         if column is not None:
             measured.stages[column] = measured.stages.get(column, 0.0) + seconds - last
             if column == "CATE":
-                measured.stages["estimator"] = text.split("(", 1)[1].split(" (")[0].split(",")[0]
+                measured.stages["estimator"] = text.split("(", 1)[1].split(" (")[0]
         last = seconds
     # Interpreter and imports before the clock starts, loading the renderers, final renames.
     measured.stages["start-up"] = measured.stages.get("start-up", 0.0) + measured.seconds - last

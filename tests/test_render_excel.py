@@ -282,6 +282,12 @@ def test_individuals_capped_at_the_row_limit(report, individuals, tmp_path, monk
     assert any("individuals.csv" in v for v in summary)
 
 
+def test_individuals_without_people(report, individuals, tmp_path):
+    ws = write_and_load(report, individuals.head(0), tmp_path)["Individuals"]
+    assert ws.max_row == 1 and ws.auto_filter.ref == "A1:G1"
+    assert [c.value for c in ws[1]] == list(individuals.columns)
+
+
 def test_budget_curve_table_and_chart(book, report):
     ws = book["Budget curve"]
     rows = table_rows(ws)
@@ -362,3 +368,180 @@ def test_opens_in_libreoffice(report, individuals, tmp_path):
         first = [c.value for c in next(original[name].iter_rows(max_row=1))]
         again = [c.value for c in next(reopened[name].iter_rows(max_row=1))]
         assert again[:len(first)] == first, name
+
+
+# ---------------------------------------------------------------------------------------------
+# The Individuals sheet's rows are built in bulk; they must equal what per-cell openpyxl writing gives.
+
+def reference_individuals(frame: pd.DataFrame, path: Path) -> None:
+    """The Individuals rows as the former cell-by-cell writer made them (one openpyxl cell per value)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    def plain_number(v):
+        if isinstance(v, float):
+            return v if np.isfinite(v) else None
+        if v is None:
+            return None
+        if isinstance(v, (int, np.integer)):
+            return int(v)
+        num = render_excel._number(v)
+        return num if num is not None else render_excel._clean_text(str(v))
+
+    def effect(v):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            return None
+        if not np.isfinite(f):
+            return None
+        cell = WriteOnlyCell(ws, f)
+        cell.number_format = render_excel._effect_format(f)
+        return cell
+
+    def text(v):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return None
+        if isinstance(v, (bool, np.bool_)):
+            return "Yes" if v else "No"
+        if isinstance(v, (int, float, np.integer, np.floating)):
+            return plain_number(v)
+        if v is pd.NA or v is pd.NaT:
+            return None
+        s = str(v)
+        if not s or s.startswith(render_excel._FORMULA_START) or s[0] == "#" \
+                or render_excel.ILLEGAL_CHARACTERS_RE.search(s) or len(s) > 32_767:
+            return render_excel._text_cell(ws, s) if s else None
+        return s
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Individuals")
+    columns = render_excel._individual_columns(frame)
+    convert = {"bool": render_excel._bool_text, "effect": effect, "general": plain_number, "text": text}
+    ws.append([c.title for c in columns])
+    for values in zip(*(frame.iloc[:, j].tolist() for j in range(len(columns)))):
+        ws.append([convert[c.kind](v) for c, v in zip(columns, values)])
+    wb.save(path)
+
+
+TRICKY_TEXT = ["=1+1", "+x", "-3", "@a", "#REF!", "#N/A", "a<b&c>d", "]]>", "bell\x07 x", "\x01=y", "\x01", "\x0b\x1f",
+               "tab\tin", "\tlead", "\nlead", "x\ny", " sp ", "   ", "", "é😀 日本語", "x" * 40_000, "=" + "y" * 40_000,
+               "'quoted", "plain", "S000123", "L-R", None, np.nan]
+TRICKY_FLOATS = [-1.5, 1e-300, 5e-324, 1e300, -1e15, 0.0, -0.0, np.nan, np.inf, -np.inf, 0.09996, 0.09994999,
+                 99.95, 99.94999999999999, 1e-4, 9.999999999999999e-05, 1e12, 999999999999.9999, 1 / 3, -2 / 3 * 1e-3,
+                 0.1 + 0.2, 123456.789, 0.016286511054669663, 7.0]
+
+
+def tricky_individuals(n: int = 60) -> pd.DataFrame:
+    k = n // 3
+    def cycle(values, shift=0):
+        return [values[(i + shift) % len(values)] for i in range(n)]
+
+    mixed = [1, 2.5, True, "=2+2", None, np.nan, np.float32(0.25), np.int16(-7), "text", np.inf, pd.NA, "", False,
+             2**40, -0.0]
+    return pd.DataFrame({
+        "row": np.arange(2, n + 2),
+        "id": pd.Series(cycle(TRICKY_TEXT), dtype=object),
+        "cate": cycle(TRICKY_FLOATS),
+        "cate_low": np.array(cycle(TRICKY_FLOATS, 5)).clip(-3e38, 3e38).astype(np.float32),
+        "cate_high": pd.array(cycle([0.5, None, -1e-7, 3.25e7]), dtype="Float64"),
+        "treat": np.arange(n) % 3 == 0,
+        "leaf": pd.concat([pd.Series(cycle(TRICKY_TEXT, 7)[:k], dtype="str"),  # Arrow-backed, in two chunks
+                           pd.Series(cycle(TRICKY_TEXT, 7)[k:], dtype="str")], ignore_index=True),
+        "flag": pd.array(cycle([True, False, None]), dtype="boolean"),
+        "score": pd.concat([pd.Series(np.arange(k) * -1_000_003, dtype="int64[pyarrow]"),
+                            pd.Series(np.arange(k, n) * -1_000_003, dtype="int64[pyarrow]")], ignore_index=True),
+        "count": pd.array(np.arange(n), dtype="UInt32"),
+        "weight": cycle([0.5, np.nan, 2.0, np.inf]),
+        "group": pd.Categorical(cycle(["=a", "b", None, "#c"])),
+        "mixed": pd.Series(cycle(mixed), dtype=object),
+    })
+
+
+def test_individuals_cells_equal_the_cell_by_cell_writer(report, tmp_path):
+    frame = tricky_individuals()
+    write_workbook(report, frame, tmp_path / "pack.xlsx")
+    reference_individuals(frame, tmp_path / "reference.xlsx")
+    new = openpyxl.load_workbook(tmp_path / "pack.xlsx")["Individuals"]
+    old = openpyxl.load_workbook(tmp_path / "reference.xlsx")["Individuals"]
+
+    assert new.max_row == old.max_row == len(frame) + 1
+    assert new.max_column == len(frame.columns)
+    assert [c.value for c in new[1]] == list(frame.columns)
+    checked = 0
+    for i in range(len(frame)):
+        for j, name in enumerate(frame.columns):
+            a, b = new.cell(i + 2, j + 1), old.cell(i + 2, j + 1)
+            where = (i, name, frame.iat[i, j])
+            if b.value is None:
+                assert a.value is None, where
+                continue
+            assert (a.data_type, a.number_format, a.quotePrefix) == (b.data_type, b.number_format, b.quotePrefix), where
+            if isinstance(b.value, (int, float)):
+                # stored exactly (openpyxl wrote 16 significant digits; either may read back as int or float)
+                assert isinstance(a.value, (int, float)) and not isinstance(a.value, bool), where
+                assert a.value == float(frame.iat[i, j]), where
+                assert a.value == pytest.approx(b.value, rel=1e-15, abs=0), where
+            else:
+                assert (type(a.value), a.value) == (type(b.value), b.value), where
+            checked += 1
+    assert checked > len(frame) * len(frame.columns) // 2
+    # the cases the comparison must have met
+    texts = {(new.cell(r, 2).value, new.cell(r, 2).quotePrefix) for r in range(2, new.max_row + 1)}
+    assert {("=1+1", True), ("=y", True), ("-3", True), ("#REF!", False), ("a<b&c>d", False), ("bell x", False),
+            ("x" * 32_767, False), ("=" + "y" * 32_766, True), ("\tlead", True), ("   ", False)} <= texts
+    formats = {new.cell(r, 3).number_format for r in range(2, new.max_row + 1)}
+    assert {"0", "0.00E+00", "#,##0", "#,##0.0", "#,##0.000", "#,##0.0000", "#,##0.00"} <= formats
+
+
+def test_individuals_keep_carriage_returns_and_leave_missing_numbers_empty(report, tmp_path):
+    # Where the former writer was wrong: it turned CR into LF, "<NA>" into text, and "\ufffe" into a broken file.
+    frame = pd.DataFrame({"row": [2.0, np.nan, 4.5, np.inf], "id": ["\r=x", "a\r\nb", "ok\ufffe", "\x00"],
+                          "cate": [0.1, 0.2, 0.3, 0.4], "n": pd.array([1, None, 3, 4], dtype="Int64")})
+    ws = write_and_load(report, frame, tmp_path)["Individuals"]
+    assert [ws.cell(r, 1).value for r in range(2, 6)] == [2, None, 4.5, None]
+    assert ws["A4"].number_format == "General"
+    assert (ws["B2"].value, ws["B2"].data_type, ws["B2"].quotePrefix) == ("\r=x", "s", True)
+    assert ws["B3"].value == "a\r\nb" and not ws["B3"].quotePrefix
+    assert ws["B4"].value == "ok"
+    assert ws["B5"].value is None  # nothing left after dropping the unwritable character
+    assert [ws.cell(r, 4).value for r in range(2, 6)] == [1, None, 3, 4]
+
+
+def test_vectorised_effect_formats_equal_effect_format():
+    import math
+    rng = np.random.default_rng(3)
+    values = list(10 ** rng.uniform(-7, 14, 20_000) * rng.choice([-1, 1], 20_000))
+    edges, cuts = render_excel._effect_cutoffs()
+    for x in [*edges, *cuts[1:], *(10.0 ** k for k in range(-6, 14)), 1e-4, 1e12, 0.09995, 99.95]:
+        for _ in range(4):
+            x = math.nextafter(x, 0)
+        for _ in range(8):
+            values += [x, -x]
+            x = math.nextafter(x, math.inf)
+    values += [0.0, -0.0, 5e-324, 1.7976931348623157e308]
+    codes = render_excel._effect_format_codes(np.array(values))
+    assert [render_excel._EFFECT_FORMATS[c] for c in codes] == [render_excel._effect_format(v) for v in values]
+
+
+def test_tricky_individuals_open_in_libreoffice(report, tmp_path):
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed")
+    path = tmp_path / "pack.xlsx"
+    write_workbook(report, tricky_individuals(), path)
+    out = tmp_path / "roundtrip"
+    result = subprocess.run([office, "--headless", "--convert-to", "xlsx", "--outdir", str(out), str(path)],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    original = openpyxl.load_workbook(path)["Individuals"]
+    reopened = openpyxl.load_workbook(out / "pack.xlsx")["Individuals"]
+    assert reopened.max_row == original.max_row and reopened.max_column == original.max_column
+    for before, after in zip(original.iter_rows(), reopened.iter_rows()):
+        for a, b in zip(before, after):
+            if isinstance(a.value, float):
+                assert b.value == pytest.approx(a.value, rel=1e-14, abs=0), a.coordinate
+            else:
+                assert b.value == a.value, a.coordinate
+            if a.value is not None:
+                assert b.number_format == a.number_format, a.coordinate
