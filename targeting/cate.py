@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .errors import ConfigError
-from .nuisance import PROPENSITY_FLOOR, Nuisances
+from .nuisance import Nuisances, bounded_propensity
 from .prepare import Prepared
 
 FOREST_TREES = 100          # EconML's default for CausalForestDML
@@ -46,7 +46,6 @@ ESTIMATOR_LABELS = {
     "logistic_t": "T-learner, regularised logistic regression (EconML TLearner)",
     "constant": "No heterogeneity (everyone gets the average effect)",
 }
-WITH_INTERVALS = ("causal_forest", "dr")
 
 
 class ProbabilityRegressor(BaseEstimator, RegressorMixin):
@@ -122,7 +121,7 @@ def _shared_stage(prepared: Prepared, nuisances: Nuisances, seed: int) -> _Stage
 
     E[y | x] = e(x) mu1(x) + (1 - e(x)) mu0(x), so the outcome residual needs no extra model.
     """
-    e = np.clip(nuisances.propensity, PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR)
+    e = bounded_propensity(nuisances.propensity)
     expected_y = e * nuisances.mu1 + (1 - e) * nuisances.mu0
     return _Stage(prepared.x_dense, prepared.y, prepared.t.astype(float), nuisances.gamma, prepared.y - expected_y,
                   prepared.t - e, nuisances.mu1 - nuisances.mu0, prepared.outcome_binary, seed)
@@ -193,6 +192,10 @@ def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
     return np.ravel(model.predict(stage.x[test])), np.ravel(low), np.ravel(high)
 
 
+# Estimators fitted per fold on the shared stage, which give individual intervals.
+_FITS_WITH_INTERVALS = {"causal_forest": _forest_out_of_fold, "dr": _dr_out_of_fold}
+
+
 def _metalearner_out_of_fold(name: str, stage: _Stage, train: np.ndarray, test: np.ndarray):
     model = build_metalearner(name, binary=stage.binary, seed=stage.seed)
     model.fit(stage.y[train], stage.t[train], X=stage.x[train])
@@ -203,10 +206,10 @@ def _fit_out_of_fold(name: str, stage: _Stage, folds: np.ndarray):
     """CATE for every row from a model fitted on the other folds (plus intervals where available)."""
     if name == "t":
         return stage.t_learner.copy(), None, None  # already out-of-fold: the shared outcome models
-    fit_fold = {"causal_forest": _forest_out_of_fold, "dr": _dr_out_of_fold}.get(name)
+    fit_fold = _FITS_WITH_INTERVALS.get(name)
     cate = np.empty(len(stage.y))
-    low = np.empty(len(stage.y)) if name in WITH_INTERVALS else None
-    high = np.empty(len(stage.y)) if name in WITH_INTERVALS else None
+    low = np.empty(len(stage.y)) if fit_fold is not None else None
+    high = np.empty(len(stage.y)) if fit_fold is not None else None
     for fold in np.unique(folds):
         test, train = folds == fold, folds != fold
         with warnings.catch_warnings():

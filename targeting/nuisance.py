@@ -45,6 +45,11 @@ class Nuisances:
         return self.gamma1 - self.gamma0
 
 
+def bounded_propensity(propensity: np.ndarray) -> np.ndarray:
+    """The propensity as the scores use it: bounded to [PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR]."""
+    return np.clip(propensity, PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR)
+
+
 def make_folds(prepared: Prepared, k: int, seed: int) -> np.ndarray:
     """Fold label per person, stratified by arm (and by outcome when it is binary)."""
     strata = prepared.t * 2 + (prepared.y if prepared.outcome_binary else 0)
@@ -126,7 +131,7 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
                f"{1 - PROPENSITY_FLOOR} in the scores." if trimmed.any() else ""),
             share_outside=outside, n_bounded=int(trimmed.sum()),
         ))
-    e = np.clip(e_hat, PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR)
+    e = bounded_propensity(e_hat)
     gamma1 = mu1 + t * (y - mu1) / e
     gamma0 = mu0 + (1 - t) * (y - mu0) / (1 - e)
     return Nuisances(folds, mu0, mu1, e_hat, known, gamma0, gamma1, outside, int(trimmed.sum()), tuple(findings))

@@ -57,7 +57,6 @@ SHEET_NAMES = (
 
 #: Rows in an Excel worksheet, header included.
 EXCEL_MAX_ROWS = 1_048_576
-_MAX_CELL_TEXT = 32_767
 _MAX_WIDTH = 60
 _MIN_WIDTH = 8
 _CHUNK = 50_000  # people per block of Individuals rows built at once
@@ -715,7 +714,7 @@ def _number(v: Any) -> float | int | None:
 
 def _clean_text(s: str) -> str:
     s = ILLEGAL_CHARACTERS_RE.sub("", s)
-    return s[:_MAX_CELL_TEXT]
+    return s[:xlsx_stream.MAX_CELL_TEXT]
 
 
 def _text_cell(ws, s: Any, *, font=None, fill=None, alignment=None) -> WriteOnlyCell:
