@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from targeting.cate import ESTIMATOR_LABELS, estimate_cate
+from targeting.estimate.cate import ESTIMATOR_LABELS, estimate_cate
 from targeting.config import merge_sources
-from targeting.nuisance import fit_nuisances, make_folds
-from targeting.prepare import prepare
-from targeting.simulate import EXAMPLES, bleeding_trial
+from targeting.estimate.nuisance import fit_nuisances, make_folds
+from targeting.data.prepare import prepare
+from targeting.sim.simulate import EXAMPLES, bleeding_trial
 
 
 def wide_trial(n: int, seed: int = 0) -> pd.DataFrame:

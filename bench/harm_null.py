@@ -8,7 +8,7 @@ import time
 
 from scipy import stats
 
-from targeting.studies import null_harm_study
+from targeting.sim.studies import null_harm_study
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200

@@ -15,10 +15,10 @@ import numpy as np
 
 from targeting.config import merge_sources
 from targeting.pipeline import run
-from targeting.policy import learn_tree
-from targeting.policy_tree import search_tree
-from targeting.reader import read_input
-from targeting.simulate import bleeding_trial
+from targeting.policy.learn import learn_tree
+from targeting.policy.search import search_tree
+from targeting.data.read import read_input
+from targeting.sim.simulate import bleeding_trial
 
 
 def bench_search(sizes) -> None:
@@ -39,8 +39,8 @@ def bench_against_econml(n: int) -> None:
     from econml.policy import DRPolicyTree
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    from targeting.nuisance import fit_nuisances, make_folds
-    from targeting.prepare import prepare
+    from targeting.estimate.nuisance import fit_nuisances, make_folds
+    from targeting.data.prepare import prepare
 
     frame = bleeding_trial(n, seed=31)
     config = merge_sources(("bench", {"outcome": "event", "treatment": "treatment", "treated_value": "Treatment",

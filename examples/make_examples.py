@@ -5,8 +5,8 @@ Usage: python examples/make_examples.py
 
 from pathlib import Path
 
-from targeting.examples import write_example
-from targeting.simulate import EXAMPLES
+from targeting.sim.examples import write_example
+from targeting.sim.simulate import EXAMPLES
 
 if __name__ == "__main__":
     here = Path(__file__).parent

@@ -12,9 +12,9 @@ import time
 import traceback
 from pathlib import Path
 
-from . import __version__
-from .config import Config, merge_sources, read_toml
-from .errors import EXIT_OK, EXIT_UNEXPECTED, TargetingError
+from targeting import __version__
+from targeting.config import Config, merge_sources, read_toml
+from targeting.errors import EXIT_OK, EXIT_UNEXPECTED, TargetingError
 
 FLAG_HELP = {
     "outcome": "outcome column",
@@ -91,9 +91,9 @@ def _progress(quiet: bool):
 
 
 def _report(args) -> int:
-    from .outputs import check_outdir, default_outdir, write_outputs
-    from .pipeline import run
-    from .reader import read_input
+    from targeting.report.outputs import check_outdir, default_outdir, write_outputs
+    from targeting.pipeline import run
+    from targeting.data.read import read_input
 
     progress = _progress(args.quiet)
     input_path = Path(args.input)
@@ -111,8 +111,8 @@ def _report(args) -> int:
 
 
 def _validate(args) -> int:
-    from .prepare import prepare
-    from .reader import read_input
+    from targeting.data.prepare import prepare
+    from targeting.data.read import read_input
 
     raw = read_input(Path(args.input))
     config = effective_config(args, raw.sheet_config)
@@ -132,7 +132,7 @@ def _validate(args) -> int:
 
 
 def _example(args) -> int:
-    from .examples import write_example
+    from targeting.sim.examples import write_example
 
     path = write_example(args.name, Path(args.output) if args.output else Path(f"{args.name}.xlsx"))
     print(path)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from targeting.errors import ConfigError
 
 ESTIMATORS = ("auto", "causal_forest", "dr", "t", "s", "x", "logistic_t")
 DIRECTIONS = ("higher-is-better", "lower-is-better")

@@ -16,18 +16,19 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from . import __version__, diagnostics as diag
-from .cate import estimate_cate
-from .config import Config
-from .evaluate import POLICY_LABELS, budget_curve, compare, policy_value, random_share, ranking_policy
-from .findings import Code, Finding, Severity, finding
-from .model import SCHEMA_VERSION, Diagnostics, Policy, ReportModel, Rule, Subgroup
-from .nuisance import fit_nuisances, make_folds
-from .policy import cross_fit_policy, default_min_leaf, describe_leaves, learn_tree, search_method, tree_as_dict
-from .prepare import Prepared, prepare
-from .reader import RawInput
-from .stats import mean_interval
-from .subgroups import (FAMILY_LABELS, MIN_GROUP, assess_family, covariate_groups, harm_search_group,
+from targeting import __version__
+from targeting.evaluate import diagnostics as diag
+from targeting.estimate.cate import estimate_cate
+from targeting.config import Config
+from targeting.evaluate.values import POLICY_LABELS, budget_curve, compare, policy_value, random_share, ranking_policy
+from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.model.report import SCHEMA_VERSION, Diagnostics, Policy, ReportModel, Rule, Subgroup
+from targeting.estimate.nuisance import fit_nuisances, make_folds
+from targeting.policy.learn import cross_fit_policy, default_min_leaf, describe_leaves, learn_tree, search_method, tree_as_dict
+from targeting.data.prepare import Prepared, prepare
+from targeting.data.read import RawInput
+from targeting.evaluate.stats import mean_interval
+from targeting.evaluate.subgroups import (FAMILY_LABELS, MIN_GROUP, assess_family, covariate_groups, harm_search_group,
                         prespecified_groups)
 
 CURVE_SHARES = tuple(round(0.1 * k, 1) for k in range(1, 11))

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from targeting.examples import write_example
-from targeting.simulate import bleeding_trial, cate_lesson
+from targeting.sim.examples import write_example
+from targeting.sim.simulate import bleeding_trial, cate_lesson
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from targeting.simulate import bleeding_trial
-from targeting.studies import TRIAL_SETTINGS, run_frame
+from targeting.sim.simulate import bleeding_trial
+from targeting.sim.studies import TRIAL_SETTINGS, run_frame
 
 
 @pytest.fixture(scope="module")

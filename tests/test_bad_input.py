@@ -28,8 +28,8 @@ import pytest
 
 from cli_helpers import run_cli
 from targeting.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
-from targeting.outputs import OUTPUT_NAMES
-from targeting.simulate import bleeding_trial
+from targeting.report.outputs import OUTPUT_NAMES
+from targeting.sim.simulate import bleeding_trial
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--exclude", "true_effect"]
@@ -267,7 +267,7 @@ def test_validate_copes(tmp_path, name, args, fragments):
 
 
 def test_merged_cells_take_the_value_shown():
-    from targeting.reader import read_input
+    from targeting.data.read import read_input
 
     frame = read_input(FIXTURES / "cope_merged_cells.xlsx").frame
     assert frame.loc[0:3, "gender"].tolist() == [frame.loc[0, "gender"]] * 4
@@ -278,7 +278,7 @@ def test_merged_cells_take_the_value_shown():
 
 
 def test_leading_blank_rows_and_columns_are_skipped():
-    from targeting.reader import read_input
+    from targeting.data.read import read_input
 
     frame = read_input(FIXTURES / "cope_leading_blank_rows_and_columns.xlsx").frame
     plain = bleeding_trial(200, seed=1)
@@ -426,7 +426,7 @@ def test_formulas_with_saved_results_are_read(tmp_path, prefix):
         ))
     path = tmp_path / "saved.xlsx"
     _workbook_with_sheet_xml(path, "".join(rows).replace("<row", f"<{p}row").replace("</row>", f"</{p}row>"), prefix)
-    from targeting.reader import read_input
+    from targeting.data.read import read_input
 
     frame = read_input(path).frame
     assert frame["double"].tolist() == [4, 6, 8, 10]

@@ -9,7 +9,7 @@ import pytest
 
 from targeting.cli import main
 from targeting.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
-from targeting.simulate import bleeding_trial
+from targeting.sim.simulate import bleeding_trial
 
 BASE = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--exclude", "true_effect,subject_id"]
 

@@ -7,8 +7,8 @@ import pytest
 
 from targeting.cli import main
 from targeting.errors import EXIT_OK
-from targeting.outputs import OUTPUT_NAMES
-from targeting.simulate import bleeding_trial
+from targeting.report.outputs import OUTPUT_NAMES
+from targeting.sim.simulate import bleeding_trial
 
 FLAGS = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--id", "subject_id",
          "--direction", "lower-is-better", "--propensity", "0.5", "--true-effect", "true_effect",

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import targeting.expr as expr_module
+import targeting.data.expr as expr_module
 from targeting.errors import ConfigError
-from targeting.expr import SubgroupExpression, evaluate_subgroup, parse_subgroup
+from targeting.data.expr import SubgroupExpression, evaluate_subgroup, parse_subgroup
 
 # Six people; every column has a gap or a quirk (padding, missing cells, nullable dtypes).
 FRAME = pd.DataFrame({

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from cli_helpers import run_cli
 from targeting.errors import EXIT_CONFIG, EXIT_ESTIMATION, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
-from targeting.outputs import OUTPUT_NAMES
+from targeting.report.outputs import OUTPUT_NAMES
 
 USER_ERRORS = {EXIT_USAGE, EXIT_INPUT, EXIT_CONFIG, EXIT_ESTIMATION, EXIT_OUTPUT}
 ODD = ["=1+1", "<b>x</b>", "@SUM(A1)", "+1", "-1", "  ", "", "nan", "NA", "n/a", "é", "性别", "🩺", "a,b", 'q"uote',

@@ -3,8 +3,8 @@
 import pytest
 from scipy import stats
 
-from targeting.simulate import bleeding_trial
-from targeting.studies import TRIAL_SETTINGS, null_harm_study, run_frame
+from targeting.sim.simulate import bleeding_trial
+from targeting.sim.studies import TRIAL_SETTINGS, null_harm_study, run_frame
 
 
 def test_null_trials_rarely_raise_a_harm_flag():

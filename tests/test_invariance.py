@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from targeting.policy_tree import assign, search_tree, to_node
-from targeting.simulate import cate_lesson, financial_literacy
-from targeting.studies import run_frame
+from targeting.policy.search import assign, search_tree, to_node
+from targeting.sim.simulate import cate_lesson, financial_literacy
+from targeting.sim.studies import run_frame
 
 LESSON = {"outcome": "y", "treatment": "treated", "true_effect": "true_effect", "estimator": "t", "folds": 3,
           "budget": "40%", "propensity": 0.5}

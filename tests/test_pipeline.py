@@ -6,8 +6,8 @@ import pytest
 
 from targeting.config import merge_sources
 from targeting.pipeline import run
-from targeting.reader import read_input
-from targeting.simulate import bleeding_trial, financial_literacy, null_effect
+from targeting.data.read import read_input
+from targeting.sim.simulate import bleeding_trial, financial_literacy, null_effect
 
 TRIAL = {"outcome": "event", "treatment": "treatment", "treated_value": "Treatment", "id": "subject_id",
          "direction": "lower-is-better", "propensity": 0.5, "true_effect": "true_effect"}
@@ -104,9 +104,9 @@ def test_money_budget_with_per_person_costs(tmp_path):
 
 @pytest.mark.parametrize("estimator", ["causal_forest", "dr", "t", "s", "x", "logistic_t"])
 def test_every_estimator_runs_on_a_binary_outcome(estimator):
-    from targeting.cate import estimate_cate
-    from targeting.nuisance import fit_nuisances, make_folds
-    from targeting.prepare import prepare
+    from targeting.estimate.cate import estimate_cate
+    from targeting.estimate.nuisance import fit_nuisances, make_folds
+    from targeting.data.prepare import prepare
 
     frame = bleeding_trial(400, seed=6)
     prepared = prepare(frame, merge_sources(("test", {**TRIAL, "folds": 2})))

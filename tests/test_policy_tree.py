@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy_tree import assign, screen, search_depth3, search_tree, search_trees, to_node
+from targeting.policy.search import assign, screen, search_depth3, search_tree, search_trees, to_node
 
 
 def _leaves_of_all_trees(bins, nbins, depth):
@@ -135,7 +135,7 @@ def test_depth3_lookahead_is_feasible_and_never_worse_than_depth2(case):
 
 @pytest.mark.parametrize("seed", range(200))
 def test_rounded_thresholds_split_the_data_exactly_like_the_data_value(seed):
-    from targeting.binning import roundest_between
+    from targeting.policy.binning import roundest_between
 
     rng = np.random.default_rng(seed)
     low = float(rng.normal(0, 10.0 ** rng.integers(-3, 6)))

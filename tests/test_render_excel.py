@@ -13,8 +13,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from targeting import render_excel
-from targeting.render_excel import SHEET_NAMES, write_workbook
+from targeting.report.excel import workbook as render_excel
+from targeting.report.excel.workbook import SHEET_NAMES, write_workbook
 
 DATA = Path(__file__).parent / "data" / "report_bleeding.json"
 INJECTIONS = ['=HYPERLINK("http://x","click")', "+1+1", "-2", "@SUM(A1)", "\t=1+1", "#N/A"]

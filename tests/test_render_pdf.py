@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from targeting.render_pdf import (TemplateOnlyFetcher, fmt_effect, fmt_num, fmt_pct, render_brief,
+from targeting.report.pdf import (TemplateOnlyFetcher, fmt_effect, fmt_num, fmt_pct, render_brief,
                                   render_html)
 
 DATA = Path(__file__).parent / "data"

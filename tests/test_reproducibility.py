@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from targeting.cli import main
 from targeting.config import Config
 from targeting.errors import EXIT_OK
-from targeting.simulate import bleeding_trial
+from targeting.sim.simulate import bleeding_trial
 
 FLAGS = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--exclude", "true_effect",
          "--id", "subject_id", "--direction", "lower-is-better", "--estimator", "logistic_t", "--folds", "3",

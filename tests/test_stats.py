@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from targeting.stats import holm, mean_interval, one_sided_p, shrink
+from targeting.evaluate.stats import holm, mean_interval, one_sided_p, shrink
 
 
 def test_holm_matches_hand_computation():
@@ -42,7 +42,7 @@ def _toc_by_expansion(gamma_sorted, counts):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_closed_form_toc_equals_the_definition_on_any_resample(seed):
-    from targeting.diagnostics import _toc_integrals
+    from targeting.evaluate.diagnostics import _toc_integrals
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(2, 300))
@@ -58,7 +58,7 @@ def test_closed_form_toc_equals_the_definition_on_any_resample(seed):
 def test_rate_interval_covers_the_truth_of_a_known_ranking():
     """Scores that rank people by their true effect: AUTOC's interval must sit above zero and
     contain the value computed from the true effects (not the noisy scores)."""
-    from targeting.diagnostics import rate
+    from targeting.evaluate.diagnostics import rate
 
     rng = np.random.default_rng(3)
     n = 20_000

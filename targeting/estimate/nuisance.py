@@ -13,8 +13,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
-from .findings import Code, Finding, Severity, finding
-from .prepare import Prepared
+from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.data.prepare import Prepared
 
 OVERLAP_BOUNDS = (0.05, 0.95)
 PROPENSITY_FLOOR = 0.01

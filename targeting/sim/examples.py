@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError, OutputError
-from .simulate import EXAMPLES
+from targeting.errors import ConfigError, OutputError
+from targeting.sim.simulate import EXAMPLES
 
 
 def config_rows(settings: dict) -> list[tuple[str, str]]:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
+from targeting.errors import ConfigError
 
 MAX_LENGTH = 500
 MAX_DEPTH = 20

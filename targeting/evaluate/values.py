@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import Comparison, CurvePoint, PolicyValue
-from .nuisance import Nuisances
-from .policy import budget_for_subset, cross_fit_policies, rank_policy
-from .prepare import Prepared
-from .stats import mean_interval, two_sided_p
+from targeting.model.report import Comparison, CurvePoint, PolicyValue
+from targeting.estimate.nuisance import Nuisances
+from targeting.policy.learn import budget_for_subset, cross_fit_policies, rank_policy
+from targeting.data.prepare import Prepared
+from targeting.evaluate.stats import mean_interval, two_sided_p
 
 POLICY_LABELS = {
     "targeted": "Targeted (policy tree)",

@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from .errors import OutputError
-from .pipeline import RunResult
+from targeting.errors import OutputError
+from targeting.pipeline import RunResult
 
 OUTPUT_NAMES = ("brief.pdf", "pack.xlsx", "report.json", "individuals.csv")
 
@@ -49,8 +49,8 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
     list of Path
         The final paths, in the order written.
     """
-    from .render_excel import write_workbook
-    from .render_pdf import render_brief
+    from targeting.report.excel.workbook import write_workbook
+    from targeting.report.pdf import render_brief
 
     step = progress or (lambda _stage: None)
     step("loaded the PDF and Excel renderers")

@@ -23,7 +23,7 @@ import jinja2
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from . import charts
+from targeting.report import charts
 
 __all__ = [
     "TemplateOnlyFetcher",
@@ -141,15 +141,8 @@ def fmt_ci(low: Any, high: Any, digits: int = 3) -> str:
 # ----------------------------------------------------------------------------------------------
 
 def _templates_root():
-    """The templates folder: the installed ``targeting.templates`` package, else the repository's
-    ``templates/`` folder beside the package (editable installs, source checkouts)."""
-    try:
-        root = importlib.resources.files("targeting.templates")
-        if root.joinpath("brief.html").is_file():
-            return root
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The templates folder inside the package (``targeting.report.templates``)."""
+    return importlib.resources.files("targeting.report.templates")
 
 
 def _templates_dir() -> Path | None:

@@ -15,7 +15,7 @@ Conventions of the pack:
   is stored as text, never as a formula: strings are written with an explicit string type and, when
   they start with a character a spreadsheet could read as a formula, with Excel's quote prefix;
 - the workbook is written in openpyxl's write-only (streaming) mode, except the Individuals sheet's
-  data rows: up to a million of them are built as XML in vectorised blocks (``xlsx_stream``) and
+  data rows: up to a million of them are built as XML in vectorised blocks (``xml_rows``) and
   spliced into the sheet openpyxl wrote, which keeps time and memory modest.
 """
 
@@ -45,7 +45,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn
 
-from . import xlsx_stream
+from targeting.report.excel import xml_rows
 
 __all__ = ["write_workbook", "SHEET_NAMES", "EXCEL_MAX_ROWS"]
 
@@ -319,7 +319,7 @@ def write_workbook(report: dict, individuals: pd.DataFrame, path) -> None:
             _write_sheet(ws, spec, table_names)
     staged = io.BytesIO()  # small: the Individuals sheet holds only its header so far
     wb.save(staged)
-    xlsx_stream.insert_rows(staged, os.fspath(path), individuals_sheet, individual_rows,
+    xml_rows.insert_rows(staged, os.fspath(path), individuals_sheet, individual_rows,
                             compresslevel=_INDIVIDUALS_DEFLATE)
 
 
@@ -714,7 +714,7 @@ def _number(v: Any) -> float | int | None:
 
 def _clean_text(s: str) -> str:
     s = ILLEGAL_CHARACTERS_RE.sub("", s)
-    return s[:xlsx_stream.MAX_CELL_TEXT]
+    return s[:xml_rows.MAX_CELL_TEXT]
 
 
 def _text_cell(ws, s: Any, *, font=None, fill=None, alignment=None) -> WriteOnlyCell:
@@ -921,7 +921,7 @@ def _start_individuals(ws, frame: pd.DataFrame, columns: list[Col], max_people: 
 
     openpyxl writes the sheet's widths, frozen header, filter and header row, and the styles its
     cells use are registered here, before the workbook is saved; the data rows themselves are
-    built in bulk for ``xlsx_stream.insert_rows`` (a cell object per value takes minutes for a
+    built in bulk for ``xml_rows.insert_rows`` (a cell object per value takes minutes for a
     million people).
     """
     n = min(len(frame), max_people)
@@ -952,10 +952,10 @@ def _individual_rows(frame: pd.DataFrame, columns: list[Col], n: int, effect_sty
     letters = [get_column_letter(j) for j in range(1, len(columns) + 1)]
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
-        rows = xlsx_stream.int_text(np.arange(start + 2, stop + 2))  # row 1 is the header
+        rows = xml_rows.int_text(np.arange(start + 2, stop + 2))  # row 1 is the header
         cells = [_individual_cells(frame.iloc[start:stop, j], col.kind, letter, rows, effect_styles, quote_style)
                  for j, (col, letter) in enumerate(zip(columns, letters))]
-        yield xlsx_stream.rows_xml(rows, cells)
+        yield xml_rows.rows_xml(rows, cells)
 
 
 def _individual_cells(values: pd.Series, kind: str, letter: str, rows: pa.Array, effect_styles: np.ndarray,
@@ -971,27 +971,27 @@ def _individual_cells(values: pd.Series, kind: str, letter: str, rows: pa.Array,
     if kind == "effect":
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
         styles = effect_styles[_effect_format_codes(v)]
-        return xlsx_stream.number_cells(letter, rows, xlsx_stream.float_text(v), styles)
+        return xml_rows.number_cells(letter, rows, xml_rows.float_text(v), styles)
     if kind == "bool" and numeric:
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
         yes = pa.array(v != 0, mask=~np.isfinite(v))
-        return xlsx_stream.text_cells(letter, rows, pc.if_else(yes, "Yes", "No"))
+        return xml_rows.text_cells(letter, rows, pc.if_else(yes, "Yes", "No"))
     if kind == "general" and numeric:
         if pd.api.types.is_integer_dtype(dtype):
-            numbers = xlsx_stream.int_text(_arrow(values))
+            numbers = xml_rows.int_text(_arrow(values))
         else:
-            numbers = xlsx_stream.float_text(values.to_numpy(dtype=np.float64, na_value=np.nan))
-        return xlsx_stream.number_cells(letter, rows, numbers)
+            numbers = xml_rows.float_text(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        return xml_rows.number_cells(letter, rows, numbers)
     text = _arrow_text(values) if kind == "text" else None
     if text is not None:
-        return xlsx_stream.text_cells(letter, rows, text, quote_style=quote_style, quote_starts=_FORMULA_START)
+        return xml_rows.text_cells(letter, rows, text, quote_style=quote_style, quote_starts=_FORMULA_START)
     # Mixed or unusual types: the value-by-value rules, a Python loop over this column only.
     convert = _bool_text if kind == "bool" else _loose_value
     loose = [convert(v) for v in values.tolist()]
     numbers = pa.array([None if x is None or isinstance(x, str) else repr(x) for x in loose], pa.large_string())
     text = pa.array([x if isinstance(x, str) else None for x in loose], pa.large_string())
-    return pc.coalesce(xlsx_stream.number_cells(letter, rows, numbers),
-                       xlsx_stream.text_cells(letter, rows, text, quote_style=quote_style,
+    return pc.coalesce(xml_rows.number_cells(letter, rows, numbers),
+                       xml_rows.text_cells(letter, rows, text, quote_style=quote_style,
                                               quote_starts=_FORMULA_START))
 
 

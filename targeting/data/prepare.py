@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import Budget, Config
-from .errors import ConfigError, InputError, format_rows
-from .expr import evaluate_subgroup, parse_subgroup
-from .findings import Code, Finding, Severity, finding
+from targeting.config import Budget, Config
+from targeting.errors import ConfigError, InputError, format_rows
+from targeting.data.expr import evaluate_subgroup, parse_subgroup
+from targeting.model.findings import Code, Finding, Severity, finding
 
 TREATMENT_WORDS = {"treatment", "treated", "treat", "yes", "intervention", "true", "active", "drug"}
 CONTROL_WORDS = {"control", "untreated", "no", "placebo", "false", "comparison", "none"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from .cate import CateResult
-from .model import Interval, RiskStratum
-from .nuisance import OVERLAP_BOUNDS, Nuisances
-from .prepare import Prepared
-from .stats import Z95, mean_interval
+from targeting.estimate.cate import CateResult
+from targeting.model.report import Interval, RiskStratum
+from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
+from targeting.data.prepare import Prepared
+from targeting.evaluate.stats import Z95, mean_interval
 
 
 def balance_table(prepared: Prepared) -> list[dict]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expr import evaluate_subgroup, parse_subgroup
-from .model import Subgroup
-from .nuisance import Nuisances
-from .policy import cross_fit_policy, describe_leaves, learn_tree
-from .prepare import Prepared
-from .stats import mean_interval, one_sided_p, holm, shrink
+from targeting.data.expr import evaluate_subgroup, parse_subgroup
+from targeting.model.report import Subgroup
+from targeting.estimate.nuisance import Nuisances
+from targeting.policy.learn import cross_fit_policy, describe_leaves, learn_tree
+from targeting.data.prepare import Prepared
+from targeting.evaluate.stats import mean_interval, one_sided_p, holm, shrink
 
 ALPHA = 0.05
 MIN_GROUP = 10

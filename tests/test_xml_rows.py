@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from targeting import xlsx_stream
+from targeting.report.excel import xml_rows
 
 NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 
@@ -33,16 +33,16 @@ def test_text_cells_drop_what_xml_cannot_hold_and_keep_everything_else():
     pieces = [every[i:i + 10_000] for i in range(0, len(every), 10_000)]  # each within a cell's limit
     expected = [ILLEGAL_CHARACTERS_RE.sub("", p).replace("\ufffe", "").replace("\uffff", "") for p in pieces]
     text = pa.array([*pieces, "a&b<c>d\r", "\x01\x02", "", None])
-    rows = xlsx_stream.int_text(np.arange(2, 2 + len(text)))
-    got = cell_texts(xlsx_stream.text_cells("B", rows, text))
+    rows = xml_rows.int_text(np.arange(2, 2 + len(text)))
+    got = cell_texts(xml_rows.text_cells("B", rows, text))
     assert got == [*expected, "a&b<c>d\r", None, None, None]
 
 
 def test_text_cells_cut_quote_and_preserve_spaces():
     text = pa.array(["é" * 40_000, "=1+1", "\tx", " a ", "b", "#N/A"])
-    rows = xlsx_stream.int_text(np.arange(2, 8))
-    cells = xlsx_stream.text_cells("C", rows, text, quote_style=5, quote_starts=("=", "\t"))
-    assert cell_texts(cells)[0] == "é" * xlsx_stream.MAX_CELL_TEXT
+    rows = xml_rows.int_text(np.arange(2, 8))
+    cells = xml_rows.text_cells("C", rows, text, quote_style=5, quote_starts=("=", "\t"))
+    assert cell_texts(cells)[0] == "é" * xml_rows.MAX_CELL_TEXT
     xml = cells.to_pylist()
     assert xml[1].startswith('<c r="C3" s="5" t="inlineStr">') and xml[2].startswith('<c r="C4" s="5" ')
     assert ' s="' not in xml[4] and ' s="' not in xml[5]
@@ -52,7 +52,7 @@ def test_text_cells_cut_quote_and_preserve_spaces():
 def test_float_text_reads_back_exactly():
     values = np.concatenate([np.random.default_rng(0).normal(0, 1e3, 10_000),
                              [0.1, 1e-7, 5e-324, 1.7976931348623157e308, -0.0, 1e16, np.nan, np.inf]])
-    text = xlsx_stream.float_text(values).to_pylist()
+    text = xml_rows.float_text(values).to_pylist()
     assert [float(t) for t in text[:-2]] == values[:-2].tolist()
     assert text[-2:] == [None, None]
 
@@ -65,15 +65,15 @@ def test_insert_rows_adds_rows_to_the_named_sheet(tmp_path):
     wb.save(staged)
     blocks = []
     for start in (2, 4):
-        rows = xlsx_stream.int_text(np.arange(start, start + 2))
-        blocks.append(xlsx_stream.rows_xml(rows, [
-            xlsx_stream.number_cells("A", rows, xlsx_stream.float_text(np.array([start + 0.5, np.nan]))),
-            xlsx_stream.text_cells("B", rows, pa.array([f"p{start}", f"q{start}"])),
+        rows = xml_rows.int_text(np.arange(start, start + 2))
+        blocks.append(xml_rows.rows_xml(rows, [
+            xml_rows.number_cells("A", rows, xml_rows.float_text(np.array([start + 0.5, np.nan]))),
+            xml_rows.text_cells("B", rows, pa.array([f"p{start}", f"q{start}"])),
         ]))
-    xlsx_stream.insert_rows(staged, tmp_path / "out.xlsx", "Data & more", blocks)
+    xml_rows.insert_rows(staged, tmp_path / "out.xlsx", "Data & more", blocks)
     book = openpyxl.load_workbook(tmp_path / "out.xlsx")
     assert [[c.value for c in row] for row in book["Data & more"].iter_rows()] == [
         ["n", "name"], [2.5, "p2"], [None, "q2"], [4.5, "p4"], [None, "q4"]]
     assert [[c.value for c in row] for row in book["First"].iter_rows()] == [["a"]]
     with pytest.raises(KeyError):
-        xlsx_stream.insert_rows(staged, tmp_path / "other.xlsx", "Missing", [])
+        xml_rows.insert_rows(staged, tmp_path / "other.xlsx", "Missing", [])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .prepare import Covariate
+from targeting.data.prepare import Covariate
 
 MISSING = "(missing)"
 

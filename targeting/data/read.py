@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from .config import config_sheet_to_dict
-from .errors import InputError
+from targeting.config import config_sheet_to_dict
+from targeting.errors import InputError
 
 SUPPORTED = (".xlsx", ".csv", ".parquet")
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .binning import Constraint, FeatureBins, make_bins
-from .policy_tree import MAX_SEARCH_FEATURES, Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
-from .prepare import Prepared
+from targeting.policy.binning import Constraint, FeatureBins, make_bins
+from targeting.policy.search import MAX_SEARCH_FEATURES, Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
+from targeting.data.prepare import Prepared
 
 
 SEARCH_METHODS = {

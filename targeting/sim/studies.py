@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .config import merge_sources
-from .pipeline import run
-from .reader import RawInput
-from .simulate import null_effect
+from targeting.config import merge_sources
+from targeting.pipeline import run
+from targeting.data.read import RawInput
+from targeting.sim.simulate import null_effect
 
 TRIAL_SETTINGS = {"outcome": "event", "treatment": "treatment", "treated_value": "Treatment", "id": "subject_id",
                   "direction": "lower-is-better", "propensity": 0.5, "true_effect": "true_effect"}

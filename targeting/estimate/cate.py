@@ -25,9 +25,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .errors import ConfigError
-from .nuisance import Nuisances, bounded_propensity
-from .prepare import Prepared
+from targeting.errors import ConfigError
+from targeting.estimate.nuisance import Nuisances, bounded_propensity
+from targeting.data.prepare import Prepared
 
 FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from .model import Interval
+from targeting.model.report import Interval
 
 Z95 = float(stats.norm.ppf(0.975))
 

@@ -1,0 +1,1 @@
+"""Reading input files, validating and encoding covariates, and the subgroup grammar."""

@@ -1,0 +1,1 @@
+"""Cross-fitted nuisances, doubly robust scores, and CATE estimators with their selection."""

@@ -1,0 +1,1 @@
+"""Interval helpers, held-out policy values, subgroup families and diagnostics."""

@@ -1,0 +1,1 @@
+"""The ReportModel contract, findings, and the words a reader sees."""

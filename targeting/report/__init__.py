@@ -1,0 +1,1 @@
+"""Writers: atomic outputs, the PDF brief (templates, charts) and the Excel pack."""

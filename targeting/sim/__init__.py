@@ -1,0 +1,1 @@
+"""Simulations with known truth, repeated-simulation studies, and the bundled examples."""
