@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from targeting.report.pdf import (TemplateOnlyFetcher, fmt_effect, fmt_num, fmt_pct, render_brief,
-                                  render_html)
+from targeting.format import fmt_effect, fmt_num, fmt_pct
+from targeting.report.pdf import TemplateOnlyFetcher, render_brief, render_html
 
 DATA = Path(__file__).parent / "data"
 SCRIPT = "<script>alert(1)</script>"

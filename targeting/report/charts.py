@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -22,6 +22,8 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
+
+from targeting.format import fmt_effect, fmt_value
 
 __all__ = [
     "budget_curve_svg",
@@ -63,30 +65,9 @@ _RC = {
     "hatch.linewidth": 0.6,
 }
 
-Formatter = Callable[[Any], str]
-
-
 # ----------------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------------
-
-def _num(value: Any, digits: int = 3, signed: bool = False) -> str:
-    """Fallback number formatter (3 significant digits, no scientific notation)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    x = float(value)
-    if x == 0:
-        return "0"
-    decimals = max(0, min(6, digits - 1 - int(math.floor(math.log10(abs(x))))))
-    text = f"{x:,.{decimals}f}"
-    if signed and x > 0:
-        text = "+" + text
-    return text
-
-
-def _default_effect(value: Any) -> str:
-    return _num(value, signed=True)
-
 
 def _txt(value: Any) -> str:
     """Text from the input, made literal for matplotlib (no mathtext)."""
@@ -171,7 +152,7 @@ def _style_axes(ax) -> None:
 # policy tree
 # ----------------------------------------------------------------------------------------------
 
-def _edge_labels(node: Mapping[str, Any], fmt_value: Formatter) -> tuple[str, str]:
+def _edge_labels(node: Mapping[str, Any]) -> tuple[str, str]:
     kind = node.get("left_if")
     if kind == "below threshold":
         t = fmt_value(node.get("threshold"))
@@ -196,8 +177,7 @@ def _depth(node: Mapping[str, Any]) -> int:
 
 
 @_styled
-def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
-                    fmt_effect: Formatter | None = None, fmt_value: Formatter | None = None) -> str:
+def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome") -> str:
     """Draw the policy tree: one box per split, one box per leaf with its rule, n and effect.
 
     Treated leaves have a thick solid border, a dark header band and the word TREAT; untreated
@@ -210,16 +190,12 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
         and ``leaf``/``treat``/``n``/``effect``/``ci_low``/``ci_high`` at leaves.
     outcome : str
         Outcome name, used in the caption of the effect.
-    fmt_effect, fmt_value : callable, optional
-        Formatters for effects (signed) and thresholds; default 3 significant digits.
 
     Returns
     -------
     str
         An SVG document.
     """
-    fmt_effect = fmt_effect or _default_effect
-    fmt_value = fmt_value or (lambda v: _num(v, digits=4))
     n_leaves = _leaves(tree)
     depth = _depth(tree)
     width = FULL_WIDTH
@@ -256,7 +232,7 @@ def policy_tree_svg(tree: Mapping[str, Any], *, outcome: str = "outcome",
                                     fc="#f2f2f2", ec=GREY, lw=0.8))
         ax.text(x, y - box_h / 2, name, ha="center", va="center", fontsize=FONT + 0.5,
                 fontweight="bold")
-        left_text, right_text = _edge_labels(node, fmt_value)
+        left_text, right_text = _edge_labels(node)
         for (cx, ctop), label, ha in (((lx, ltop), left_text, "right"), ((rx, rtop), right_text, "left")):
             ax.plot([x, cx], [y - box_h, ctop], color=GREY, lw=0.9)
             mx, my = (x + cx) / 2, (y - box_h + ctop) / 2
@@ -361,8 +337,7 @@ def budget_curve_svg(curve: Sequence[Mapping[str, Any]], *, chosen_share: float 
 
 @_styled
 def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
-                            outcome: str = "outcome",
-                            fmt_effect: Formatter | None = None) -> str | None:
+                            outcome: str = "outcome") -> str | None:
     """Histogram of estimated individual effects, harmful side hatched, zero and mean marked.
 
     Parameters
@@ -379,7 +354,6 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
     str or None
         An SVG document, or ``None`` when no histogram is stored.
     """
-    fmt_effect = fmt_effect or _default_effect
     edges = list(cate_summary.get("edges") or [])
     counts = list(cate_summary.get("counts") or [])
     if len(edges) != len(counts) + 1 or not counts:
