@@ -15,7 +15,7 @@ import numpy as np
 
 from targeting.config import merge_sources
 from targeting.pipeline import run
-from targeting.policy.learn import learn_tree
+from targeting.policy.learn import PolicySettings, learn_tree
 from targeting.policy.search import search_tree
 from targeting.data.read import read_input
 from targeting.sim.simulate import bleeding_trial
@@ -53,8 +53,8 @@ def bench_against_econml(n: int) -> None:
     nuisance_time = time.perf_counter() - start
     train, test = folds == 0, folds == 1
     start = time.perf_counter()
-    tree = learn_tree(prepared, -nuis.gamma, train, budget_units=float(train.sum()), depth=2,
-                      min_leaf=max(20, n // 20), max_bins=64)
+    tree = learn_tree(prepared, -nuis.gamma, train,
+                      PolicySettings(budget_units=float(train.sum()), depth=2, min_leaf=max(20, n // 20), max_bins=64))
     ours_time = time.perf_counter() - start
     ours = tree.apply(prepared.x_codes[test])[0]
     start = time.perf_counter()

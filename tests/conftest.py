@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
 import pytest
 
+from targeting.model.schema import shipped_schema
 from targeting.sim.examples import write_example
 from targeting.sim.simulate import bleeding_trial, cate_lesson
 
@@ -34,3 +36,19 @@ def lesson_csv(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def bleeding_example(tmp_path_factory) -> Path:
     return write_example("bleeding_trial", tmp_path_factory.mktemp("examples") / "bleeding_trial.xlsx")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_written_report_matches_the_schema(tmp_path_factory):
+    """After the run, every report.json any test wrote validates against the shipped JSON Schema."""
+    yield
+    import json
+
+    validator = jsonschema.Draft202012Validator(shipped_schema())
+    written = sorted(tmp_path_factory.getbasetemp().rglob("report.json"))
+    bad = {}
+    for path in written:
+        errors = list(validator.iter_errors(json.loads(path.read_text(encoding="utf-8"))))
+        if errors:
+            bad[str(path)] = errors[0].message
+    assert not bad, f"{len(bad)} of {len(written)} written reports break the schema: {bad}"

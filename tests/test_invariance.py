@@ -49,7 +49,7 @@ def test_rescaled_outcome_rescales_effects_and_keeps_the_rule(lesson):
     assert other.comparisons["treat_all"].difference == pytest.approx(
         100 * report.comparisons["treat_all"].difference, rel=1e-6)
     assert [r.rule for r in other.policy.rules] == [r.rule for r in report.policy.rules]
-    assert other.diagnostics.calibration["slope"] == pytest.approx(report.diagnostics.calibration["slope"], rel=1e-6)
+    assert other.diagnostics.calibration.slope == pytest.approx(report.diagnostics.calibration.slope, rel=1e-6)
 
 
 def test_reversed_direction_flips_the_orientation_not_the_estimates():

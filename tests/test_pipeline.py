@@ -47,16 +47,19 @@ def test_rule_queries_select_their_rows(trial_result):
             assert len(frame.query(group.query)) == group.n, group.query
 
 
+def test_average_effect_interval_covers_the_true_average_effect(trial_result):
+    frame, result = trial_result
+    ate = result.report.diagnostics.ate
+    assert ate.ci_low <= frame["true_effect"].mean() <= ate.ci_high
+
+
 def test_report_contract(trial_result):
     report = trial_result[1].report.to_dict()
     for key in ("schema_version", "config", "data", "policy", "values", "comparisons", "subgroups", "findings"):
         assert key in report
     assert set(report["values"]) >= {"targeted", "treat_all", "treat_none", "random_at_budget"}
     for value in report["values"].values():
-        assert value["ci_low"] <= value["mean_outcome"] <= value["ci_high"]
         assert {"treated_share", "total_cost"} <= set(value)
-    for comp in report["comparisons"].values():
-        assert comp["ci_low"] <= comp["difference"] <= comp["ci_high"]
     for rule in report["policy"]["rules"]:
         assert {"rule", "query", "treat", "n", "effect", "ci_low", "ci_high"} <= set(rule)
     flags = {"harmed", "possibly_harmed", "benefits", "no_clear_effect"}
@@ -80,14 +83,17 @@ def test_constant_effect_is_recovered_within_its_interval(tmp_path):
     report = _run(frame, tmp_path, outcome="y", treatment="t", propensity=0.5, estimator="t").report
     ate = report.diagnostics.ate
     assert ate.ci_low <= 2.0 <= ate.ci_high
-    # treating everyone vs no one differs by the effect, with the same interval logic
-    assert report.values["treat_all"].mean_outcome - report.values["treat_none"].mean_outcome == pytest.approx(ate.estimate)
+    # The mean outcome if no one / everyone were treated is known for these very people.
+    untreated_mean = float((x @ [1.0, -0.5, 0.2]).mean())
+    none, everyone = report.values["treat_none"], report.values["treat_all"]
+    assert none.ci_low <= untreated_mean <= none.ci_high
+    assert everyone.ci_low <= untreated_mean + 2.0 <= everyone.ci_high
 
 
 def test_no_heterogeneity_is_reported_as_such(tmp_path):
     report = _run(null_effect(2000, seed=8), tmp_path, **TRIAL, estimator="logistic_t", folds=3).report
-    assert report.diagnostics.calibration["detected"] is False
-    assert report.diagnostics.rate["autoc_low"] <= 0 <= report.diagnostics.rate["autoc_high"]
+    assert report.diagnostics.calibration.detected is False
+    assert report.diagnostics.rate.autoc_low <= 0 <= report.diagnostics.rate.autoc_high
     assert not [g for g in report.subgroups if g.flag == "harmed"]
     assert report.targeting_supported is False
     assert "No reliable differences in effect found" in report.summary[0]
@@ -98,8 +104,7 @@ def test_money_budget_with_per_person_costs(tmp_path):
     report = _run(frame, tmp_path, outcome="savings_rate_change", treatment="enrolled", cost="cost",
                   budget_total=100000, estimator="t", folds=3, exclude=["true_effect", "person_id"]).report
     assert report.policy.total_cost <= 100000
-    assert report.values["random_at_budget"].total_cost == pytest.approx(report.values["targeted"].total_cost)
-    assert report.diagnostics.calibration["detected"] is True
+    assert report.diagnostics.calibration.detected is True
 
 
 @pytest.mark.parametrize("estimator", ["causal_forest", "dr", "t", "s", "x", "logistic_t"])

@@ -5,14 +5,28 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from targeting.estimate.cate import CateResult
-from targeting.model.report import Interval, RiskStratum
-from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
 from targeting.data.prepare import Prepared
+from targeting.estimate.cate import CateResult
+from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
 from targeting.evaluate.stats import Z95, mean_interval
+from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagnostics, EstimatorScore, Gate, Interval,
+                                    Overlap, Quantile, Rate, RiskStratum, TruthAccuracy)
+
+# A standardised mean difference above this marks a covariate as imbalanced between arms (a common
+# rule of thumb in the balance-table literature).
+SMD_IMBALANCE = 0.1
+ALPHA = 0.05
 
 
-def balance_table(prepared: Prepared) -> list[dict]:
+def _quantiles(values: np.ndarray, qs) -> list[Quantile]:
+    return [Quantile(float(q), float(np.quantile(values, q))) for q in qs]
+
+
+def _balance_row(covariate: str, level: str, control: str, treated: str, smd: float, p: float) -> BalanceRow:
+    return BalanceRow(covariate, level, control, treated, smd, p, bool(abs(smd) > SMD_IMBALANCE))
+
+
+def balance_table(prepared: Prepared) -> list[BalanceRow]:
     """Covariates by arm (the bleeding paper's Table 1): means or shares, standardised differences, p."""
     t = prepared.t
     rows = []
@@ -22,9 +36,9 @@ def balance_table(prepared: Prepared) -> list[dict]:
             a, b = x[(t == 0) & ~np.isnan(x)], x[(t == 1) & ~np.isnan(x)]
             pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
             p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-            rows.append({"covariate": cov.name, "level": "mean (SD)", "control": f"{a.mean():.4g} ({a.std(ddof=1):.3g})",
-                         "treated": f"{b.mean():.4g} ({b.std(ddof=1):.3g})",
-                         "smd": float((b.mean() - a.mean()) / pooled) if pooled > 0 else 0.0, "p_value": p})
+            rows.append(_balance_row(cov.name, "mean (SD)", f"{a.mean():.4g} ({a.std(ddof=1):.3g})",
+                                     f"{b.mean():.4g} ({b.std(ddof=1):.3g})",
+                                     float((b.mean() - a.mean()) / pooled) if pooled > 0 else 0.0, p))
             continue
         code = np.where(np.isnan(x), len(cov.levels), x).astype(int)
         names = list(cov.levels) + ["(missing)"]
@@ -34,28 +48,24 @@ def balance_table(prepared: Prepared) -> list[dict]:
         for k in np.nonzero(used)[0]:
             s0, s1 = table[0, k] / table[0].sum(), table[1, k] / table[1].sum()
             pooled = np.sqrt((s0 * (1 - s0) + s1 * (1 - s1)) / 2)
-            rows.append({"covariate": cov.name, "level": names[k], "control": f"{table[0, k]} ({s0:.1%})",
-                         "treated": f"{table[1, k]} ({s1:.1%})",
-                         "smd": float((s1 - s0) / pooled) if pooled > 0 else 0.0, "p_value": p})
+            rows.append(_balance_row(cov.name, names[k], f"{table[0, k]} ({s0:.1%})", f"{table[1, k]} ({s1:.1%})",
+                                     float((s1 - s0) / pooled) if pooled > 0 else 0.0, p))
     return rows
 
 
-def overlap_summary(nuis: Nuisances, t: np.ndarray) -> dict:
+def overlap_summary(nuis: Nuisances, t: np.ndarray) -> Overlap:
     """Propensity distribution by arm (histogram counts for the figure) and the share outside bounds."""
     edges = np.linspace(0, 1, 41)
-    return {
-        "known": nuis.propensity_known,
-        "bounds": list(OVERLAP_BOUNDS),
-        "share_outside": nuis.share_outside_overlap,
-        "n_bounded": nuis.n_trimmed,
-        "edges": edges.tolist(),
-        "control_counts": np.histogram(nuis.propensity[t == 0], edges)[0].tolist(),
-        "treated_counts": np.histogram(nuis.propensity[t == 1], edges)[0].tolist(),
-        "quantiles": {str(q): float(np.quantile(nuis.propensity, q)) for q in (0, 0.05, 0.5, 0.95, 1)},
-    }
+    return Overlap(
+        known=bool(nuis.propensity_known), bounds=[float(b) for b in OVERLAP_BOUNDS],
+        share_outside=float(nuis.share_outside_overlap), n_bounded=int(nuis.n_trimmed), edges=edges.tolist(),
+        control_counts=np.histogram(nuis.propensity[t == 0], edges)[0].tolist(),
+        treated_counts=np.histogram(nuis.propensity[t == 1], edges)[0].tolist(),
+        quantiles=_quantiles(nuis.propensity, (0, 0.05, 0.5, 0.95, 1)),
+    )
 
 
-def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> dict:
+def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> Calibration:
     """Best linear predictor test: regress DR scores on the centred CATE (robust standard errors).
 
     A slope clearly above zero means the CATE ranks real differences ("heterogeneity detected");
@@ -64,8 +74,8 @@ def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> dict:
     centred = cate_benefit - cate_benefit.mean()
     design = np.column_stack([np.ones_like(centred), centred])
     if np.allclose(centred, 0):
-        return {"slope": None, "ci_low": None, "ci_high": None, "p_value": None, "detected": False,
-                "verdict": "not detected: the estimated effects do not vary between people"}
+        return Calibration(None, None, None, None, None, False,
+                           "not detected: the estimated effects do not vary between people")
     coef, *_ = np.linalg.lstsq(design, gamma_benefit, rcond=None)
     resid = gamma_benefit - design @ coef
     bread = np.linalg.inv(design.T @ design)
@@ -74,22 +84,21 @@ def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> dict:
     se = float(np.sqrt(cov[1, 1]))
     slope = float(coef[1])
     p = float(stats.norm.sf(slope / se)) if se > 0 else float("nan")
-    detected = bool(p < 0.05)
+    detected = bool(p < ALPHA)
     verdict = ("detected: people the model expects to gain more do gain more (slope {:.2f}, 95% CI {:.2f} to {:.2f})"
                if detected else
                "not detected: the model's ranking does not predict who gains more (slope {:.2f}, 95% CI {:.2f} to {:.2f})")
-    return {"slope": slope, "ci_low": slope - Z95 * se, "ci_high": slope + Z95 * se, "p_value": p,
-            "mean_effect": float(coef[0]), "detected": detected, "verdict": verdict.format(slope, slope - Z95 * se, slope + Z95 * se)}
+    return Calibration(slope, slope - Z95 * se, slope + Z95 * se, p, float(coef[0]), detected,
+                       verdict.format(slope, slope - Z95 * se, slope + Z95 * se))
 
 
-def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5) -> list[dict]:
+def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5) -> list[Gate]:
     """Group average effects by quintile of predicted benefit (lowest to highest), held out."""
     order = np.argsort(sign * cate, kind="stable")
     out = []
     for k, idx in enumerate(np.array_split(order, groups)):
         iv = mean_interval(gamma[idx])
-        out.append({"group": f"Q{k + 1}", "n": int(len(idx)), "predicted": float(cate[idx].mean()),
-                    "effect": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high})
+        out.append(Gate(f"Q{k + 1}", int(len(idx)), float(cate[idx].mean()), iv.estimate, iv.ci_low, iv.ci_high))
     return out
 
 
@@ -112,7 +121,7 @@ def _toc_integrals(gamma_sorted: np.ndarray, counts: np.ndarray, harmonic: np.nd
     return float(sum_c_over_j / n - mean), float((sum_c / n - mean * (n + 1) / 2) / n)
 
 
-def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200) -> dict:
+def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200) -> Rate:
     """Rank-weighted average treatment effect (AUTOC and Qini) with a bootstrap 95% interval.
 
     People are ranked once by estimated benefit. The bootstrap is the Poisson bootstrap: each
@@ -129,8 +138,8 @@ def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_bo
     boots = np.array([_toc_integrals(gamma_sorted, rng.poisson(1.0, n).astype(float), harmonic)
                       for _ in range(n_boot)])
     se = boots.std(axis=0, ddof=1)
-    return {"autoc": autoc, "autoc_low": autoc - Z95 * se[0], "autoc_high": autoc + Z95 * se[0],
-            "qini": qini, "qini_low": qini - Z95 * se[1], "qini_high": qini + Z95 * se[1], "bootstrap": n_boot}
+    return Rate(autoc, float(autoc - Z95 * se[0]), float(autoc + Z95 * se[0]),
+                qini, float(qini - Z95 * se[1]), float(qini + Z95 * se[1]), n_boot)
 
 
 def risk_quintiles(mu0: np.ndarray, groups: int = 5) -> list[np.ndarray]:
@@ -148,30 +157,43 @@ def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray) -> list[R
     return out
 
 
-def truth_accuracy(cate: CateResult, truth: np.ndarray) -> dict:
+def truth_accuracy(cate: CateResult, truth: np.ndarray) -> TruthAccuracy:
     """Accuracy against known effects (simulation studies; the bleeding paper's Table 7)."""
     err = cate.cate - truth
     varies = np.std(cate.cate) > 0 and np.std(truth) > 0
-    out = {"correlation": float(np.corrcoef(cate.cate, truth)[0, 1]) if varies else None,
-           "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
-           "true_mean_effect": float(truth.mean()), "coverage": None}
+    coverage = None
     if cate.cate_low is not None:
-        out["coverage"] = float(np.mean((truth >= cate.cate_low) & (truth <= cate.cate_high)))
-    return out
+        coverage = float(np.mean((truth >= cate.cate_low) & (truth <= cate.cate_high)))
+    return TruthAccuracy(float(np.corrcoef(cate.cate, truth)[0, 1]) if varies else None,
+                         float(np.sqrt(np.mean(err ** 2))), float(np.mean(np.abs(err))), float(truth.mean()), coverage)
 
 
-def cate_summary(cate: np.ndarray, sign: float, harm_threshold: float) -> dict:
+def cate_summary(cate: np.ndarray, sign: float, harm_threshold: float) -> CateSummary:
     """Distribution of individual effects (histogram for the figure) and the share estimated harmed."""
     edges = np.histogram_bin_edges(cate, bins=30)
     harmed = sign * cate < -harm_threshold
     share = mean_interval(harmed.astype(float))
-    return {"mean": float(cate.mean()), "sd": float(cate.std(ddof=1)),
-            "quantiles": {str(q): float(np.quantile(cate, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
-            "edges": edges.tolist(), "counts": np.histogram(cate, edges)[0].tolist(),
-            "share_harmed": share.estimate, "share_harmed_low": max(0.0, share.ci_low),
-            "share_harmed_high": min(1.0, share.ci_high)}
+    return CateSummary(float(cate.mean()), float(cate.std(ddof=1)), _quantiles(cate, (0.05, 0.25, 0.5, 0.75, 0.95)),
+                       edges.tolist(), np.histogram(cate, edges)[0].tolist(), share.estimate,
+                       max(0.0, share.ci_low), min(1.0, share.ci_high))
 
 
 def ate(gamma: np.ndarray) -> Interval:
     """Average effect (AIPW) with its interval."""
     return mean_interval(gamma)
+
+
+def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_threshold: float,
+             seed: int) -> Diagnostics:
+    """Every check of the estimates: scores of the candidates, ATE, calibration, GATES, RATE,
+    overlap, balance, the distribution of individual effects, and accuracy when truth is known."""
+    benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate
+    truth = truth_accuracy(cate, prepared.true_effect) if prepared.true_effect is not None else None
+    return Diagnostics(
+        estimator=cate.estimator, estimator_label=cate.label,
+        estimator_scores=[EstimatorScore(**vars(score)) for score in cate.scores], ate=ate(nuis.gamma),
+        calibration=calibration(benefit, cate_benefit), gates=gates(nuis.gamma, cate.cate, prepared.sign),
+        rate=rate(benefit, cate_benefit, seed=seed), overlap=overlap_summary(nuis, prepared.t),
+        balance=balance_table(prepared), cate_summary=cate_summary(cate.cate, prepared.sign, harm_threshold),
+        individual_intervals=cate.cate_low is not None, truth=truth,
+    )

@@ -9,12 +9,14 @@ strata) are built from held-out predictions and marked exploratory.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.model.report import Subgroup
 from targeting.estimate.nuisance import Nuisances
-from targeting.policy.learn import cross_fit_policy, describe_leaves, learn_tree
+from targeting.policy.learn import PolicySettings, cross_fit_policy, describe_leaves, learn_tree
 from targeting.data.prepare import Prepared
 from targeting.evaluate.stats import mean_interval, one_sided_p, holm, shrink
 
@@ -104,8 +106,8 @@ def assess_family(family: str, groups, nuis: Nuisances, sign: float, harm_thresh
     return out
 
 
-def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, min_leaf: int,
-                      max_bins: int) -> list[tuple[str, str, np.ndarray]]:
+def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
+                      settings: PolicySettings) -> list[tuple[str, str, np.ndarray]]:
     """The most harmed region a depth-2 tree can describe, judged on people it was not learned from.
 
     For each fold, an exact tree maximising total *harm* (minus benefit) is learned on the other
@@ -114,11 +116,10 @@ def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray
     everyone (what an analyst would look at), so they summarise the procedure, not each fold's rule.
     """
     harm = -benefit
-    unlimited = float(prepared.cost.sum() * 2)  # no budget: the region is wherever harm outweighs
-    full = learn_tree(prepared, harm, np.ones(prepared.n, dtype=bool), budget_units=unlimited, depth=2,
-                      min_leaf=min_leaf, max_bins=max_bins)
-    in_region = cross_fit_policy(prepared, harm, folds, budget_units=unlimited, depth=2, min_leaf=min_leaf,
-                                 max_bins=max_bins).treat == 1
+    # No budget (the region is wherever harm outweighs) and an exact depth-2 search.
+    search = replace(settings, budget_units=float(prepared.cost.sum() * 2), depth=2)
+    full = learn_tree(prepared, harm, np.ones(prepared.n, dtype=bool), search)
+    in_region = cross_fit_policy(prepared, harm, folds, search).treat == 1
     all_leaves = describe_leaves(full, prepared)
     leaves = [leaf for leaf in all_leaves if leaf["treat"]]
     if not leaves or in_region.sum() == 0 or len(leaves) == len(all_leaves):

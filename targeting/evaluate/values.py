@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from targeting.model.report import Comparison, CurvePoint, PolicyValue
+from targeting.model.narrative import POLICY_LABELS, comparison_sentence
+from targeting.model.report import Calibration, Comparison, CurvePoint, PolicyValue
 from targeting.estimate.nuisance import Nuisances
-from targeting.policy.learn import budget_for_subset, cross_fit_policies, rank_policy
+from targeting.policy.learn import PolicySettings, budget_for_subset, cross_fit_policies, rank_policy
 from targeting.data.prepare import Prepared
 from targeting.evaluate.stats import mean_interval, two_sided_p
 
-POLICY_LABELS = {
-    "targeted": "Targeted (policy tree)",
-    "treat_all": "Treat everyone",
-    "treat_none": "Treat no one",
-    "random_at_budget": "Random selection, same budget",
-    "ranking": "Best ranking by estimated effect, same budget",
-}
 CURVE_TWO_FOLDS_FROM = 5_000
-
-# How each reference reads inside a sentence ("... than treating everyone").
-POLICY_PHRASES = {
-    "treat_all": "treating everyone",
-    "treat_none": "treating no one",
-    "random_at_budget": "a random selection of the same size",
-    "ranking": "the best ranking by estimated effect at the same budget",
-}
+# The budget shares of the curve: 10%, 20%, ..., 100% of what treating everyone would cost.
+CURVE_SHARES = tuple(round(0.1 * k, 1) for k in range(1, 11))
 
 
 def policy_value(label: str, decisions: np.ndarray, nuis: Nuisances, prepared: Prepared) -> PolicyValue:
@@ -55,26 +43,9 @@ def compare(versus: str, treat_a: np.ndarray, treat_b: np.ndarray, nuis: Nuisanc
         versus=versus, label=POLICY_LABELS[versus], difference=iv.estimate, ci_low=iv.ci_low, ci_high=iv.ci_high,
         per_1000=1000 * iv.estimate, per_1000_low=1000 * iv.ci_low, per_1000_high=1000 * iv.ci_high,
         p_value=two_sided_p(iv.estimate, iv.se),
-        sentence=comparison_sentence(iv.estimate, iv.ci_low, iv.ci_high, POLICY_PHRASES[versus], prepared),
+        sentence=comparison_sentence(iv.estimate, iv.ci_low, iv.ci_high, versus, outcome=prepared.outcome,
+                                     binary=prepared.outcome_binary, sign=prepared.sign),
     )
-
-
-def comparison_sentence(diff: float, low: float, high: float, phrase: str, prepared: Prepared) -> str:
-    """One plain sentence in the outcome's units, e.g. "Targeting gives 6.1 fewer 'event' events per 1,000 people ...".
-
-    ``diff`` is oriented so positive is better; the words follow the outcome's own direction.
-    """
-    change, lo, hi = (prepared.sign * v for v in (diff, low, high))
-    lo, hi = min(lo, hi), max(lo, hi)
-    clear = low > 0 or high < 0
-    verdict = "" if clear else "; not distinguishable from no difference"
-    if prepared.outcome_binary:
-        amount = f"{abs(1000 * change):.3g} {'fewer' if change < 0 else 'more'} '{prepared.outcome}' events per 1,000 people"
-        ci = f"95% CI {1000 * lo:+.3g} to {1000 * hi:+.3g} per 1,000"
-    else:
-        amount = f"a mean '{prepared.outcome}' {abs(change):.3g} {'lower' if change < 0 else 'higher'} per person"
-        ci = f"95% CI {lo:+.3g} to {hi:+.3g}"
-    return f"Targeting gives {amount} than {phrase} ({ci}{verdict})."
 
 
 def random_share(treat: np.ndarray, cost: np.ndarray) -> float:
@@ -82,8 +53,8 @@ def random_share(treat: np.ndarray, cost: np.ndarray) -> float:
     return float(np.sum(treat * cost) / np.sum(cost))
 
 
-def budget_curve(prepared: Prepared, nuis: Nuisances, benefit: np.ndarray, cate_benefit: np.ndarray, *,
-                 shares, depth: int, min_leaf: int, max_bins: int) -> list[CurvePoint]:
+def budget_curve(prepared: Prepared, nuis: Nuisances, benefit: np.ndarray, cate_benefit: np.ndarray,
+                 settings: PolicySettings, *, shares=CURVE_SHARES) -> list[CurvePoint]:
     """Gain over treating no one, per person, at each budget share (tree and ranking, held out).
 
     From ``CURVE_TWO_FOLDS_FROM`` people on, the curve's trees are cross-fitted over two halves of
@@ -95,8 +66,7 @@ def budget_curve(prepared: Prepared, nuis: Nuisances, benefit: np.ndarray, cate_
     total_cost = prepared.cost.sum()
     folds = nuis.folds % 2 if prepared.n >= CURVE_TWO_FOLDS_FROM else nuis.folds
     budgets = [share * total_cost for share in shares]
-    trees = cross_fit_policies(prepared, benefit, folds, budgets_units=budgets, depth=depth, min_leaf=min_leaf,
-                               max_bins=max_bins)
+    trees = cross_fit_policies(prepared, benefit, folds, settings, budgets_units=budgets)
     for share, units, held_out in zip(shares, budgets, trees):
         tree = held_out.treat
         ranking = ranking_policy(prepared, cate_benefit, nuis.folds, units)
@@ -116,3 +86,35 @@ def ranking_policy(prepared: Prepared, cate_benefit: np.ndarray, folds: np.ndarr
         treat[rows] = rank_policy(cate_benefit[rows], prepared.cost[rows], budget_for_subset(prepared, rows, units))
     return treat
 
+
+
+def evaluate_policies(prepared: Prepared, nuis: Nuisances, targeted: np.ndarray,
+                      ranking: np.ndarray) -> tuple[dict[str, PolicyValue], dict[str, Comparison]]:
+    """Values of the targeted decisions and every reference, and the targeted minus each reference.
+
+    Parameters
+    ----------
+    targeted : ndarray
+        0/1 held-out decisions of the policy tree.
+    ranking : ndarray
+        0/1 decisions of the out-of-fold CATE ranking at the same budget.
+    """
+    everyone, no_one = np.ones(prepared.n), np.zeros(prepared.n)
+    random = np.full(prepared.n, random_share(targeted, prepared.cost))
+    references = {"treat_all": everyone, "treat_none": no_one, "random_at_budget": random, "ranking": ranking}
+    values = {"targeted": policy_value(POLICY_LABELS["targeted"], targeted, nuis, prepared)}
+    values.update({key: policy_value(POLICY_LABELS[key], decisions, nuis, prepared)
+                   for key, decisions in references.items()})
+    comparisons = {key: compare(key, targeted, decisions, nuis, prepared) for key, decisions in references.items()}
+    return values, comparisons
+
+
+def targeting_supported(calibration: Calibration, comparisons: dict[str, Comparison], *, unlimited: bool) -> bool:
+    """Targeting is recommended only when effects demonstrably differ and the held-out rule beats
+    the simple alternatives: treating everyone and no one (no budget limit), or a random selection
+    of the same size (under a budget)."""
+    if not calibration.detected:
+        return False
+    if unlimited:
+        return comparisons["treat_all"].ci_low > 0 and comparisons["treat_none"].ci_low > 0
+    return comparisons["random_at_budget"].ci_low > 0

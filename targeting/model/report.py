@@ -1,18 +1,26 @@
-"""The ReportModel: plain, JSON-serialisable data that every renderer reads and nothing else.
+"""The ReportModel: typed, plain, JSON-serialisable data that every renderer reads and nothing else.
 
 Effects are on the outcome's own scale (treated minus untreated); ``direction`` says which sign
 is good. Comparisons (``difference``) are oriented so that positive is better. Intervals are 95%.
 A renderer never computes a statistic: everything it shows is here.
+
+Every part is a frozen dataclass of plain values (str, float, int, bool, None, lists and
+dicts of those, and other parts), so ``ReportModel.from_dict(model.to_dict())`` rebuilds the model
+and :mod:`targeting.model.schema` derives the JSON Schema of ``report.json`` from these types.
+``config`` (the effective settings, keyed as in :mod:`targeting.config`) and ``policy.tree``
+(nested dicts, the shape of EconML's tree interpreter) stay mappings.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-SCHEMA_VERSION = "1.0"
+from targeting.model.findings import Finding
+
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,21 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class BudgetSummary:
+    """The budget as given and on the cost scale the search uses (people count as cost 1)."""
+
+    kind: str
+    value: float
+    description: str
+    cost_units: float
+    cost_source: str | None
+
+
+@dataclass(frozen=True)
 class Policy:
     """The recommended treatment rule and how it was found."""
 
-    budget: dict[str, Any]
+    budget: BudgetSummary
     depth: int
     search: str
     min_leaf: int
@@ -141,21 +160,197 @@ class RiskStratum:
 
 
 @dataclass(frozen=True)
+class EstimatorScore:
+    """How one candidate CATE estimator did on held-out folds (lower loss is better)."""
+
+    name: str
+    label: str
+    dr_loss: float
+    loss_vs_constant: float
+    loss_vs_constant_se: float
+    correlation_with_truth: float | None
+    selected: bool
+    scored_on: int
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Best linear predictor test of the CATE: slope of DR scores on the centred CATE."""
+
+    slope: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    mean_effect: float | None
+    detected: bool
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Average effect in one quintile of predicted benefit (held out)."""
+
+    group: str
+    n: int
+    predicted: float
+    effect: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Rank-weighted average treatment effects of the CATE ranking, with bootstrap intervals."""
+
+    autoc: float
+    autoc_low: float
+    autoc_high: float
+    qini: float
+    qini_low: float
+    qini_high: float
+    bootstrap: int
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """One quantile of a distribution: ``value`` is its ``q``-th quantile."""
+
+    q: float
+    value: float
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Propensity distribution by arm (histogram counts) and how much was bounded."""
+
+    known: bool
+    bounds: list[float]
+    share_outside: float
+    n_bounded: int
+    edges: list[float]
+    control_counts: list[int]
+    treated_counts: list[int]
+    quantiles: list[Quantile]
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    """One covariate (or level) by arm; ``imbalanced`` when the standardised difference is large."""
+
+    covariate: str
+    level: str
+    control: str
+    treated: str
+    smd: float
+    p_value: float
+    imbalanced: bool
+
+
+@dataclass(frozen=True)
+class CateSummary:
+    """Distribution of individual effects (histogram) and the share estimated harmed."""
+
+    mean: float
+    sd: float
+    quantiles: list[Quantile]
+    edges: list[float]
+    counts: list[int]
+    share_harmed: float
+    share_harmed_low: float
+    share_harmed_high: float
+
+
+@dataclass(frozen=True)
+class TruthAccuracy:
+    """Accuracy against known effects (simulations only)."""
+
+    correlation: float | None
+    rmse: float
+    mae: float
+    true_mean_effect: float
+    coverage: float | None
+
+
+@dataclass(frozen=True)
 class Diagnostics:
     """Checks of the estimates that need no ground truth (and accuracy when truth is given)."""
 
     estimator: str
     estimator_label: str
-    estimator_scores: list[dict[str, Any]]
+    estimator_scores: list[EstimatorScore]
     ate: Interval
-    calibration: dict[str, Any]
-    gates: list[dict[str, Any]]
-    rate: dict[str, Any]
-    overlap: dict[str, Any]
-    balance: list[dict[str, Any]]
-    cate_summary: dict[str, Any]
+    calibration: Calibration
+    gates: list[Gate]
+    rate: Rate
+    overlap: Overlap
+    balance: list[BalanceRow]
+    cate_summary: CateSummary
     individual_intervals: bool
-    truth: dict[str, Any] | None
+    truth: TruthAccuracy | None
+
+
+@dataclass(frozen=True)
+class CovariateSummary:
+    name: str
+    kind: str
+    levels: list[str]
+    n_missing: int
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """The analysed data: counts, the outcome's distribution, the design and the covariates."""
+
+    n: int
+    n_rows_in_file: int
+    n_treated: int
+    n_control: int
+    outcome: str
+    outcome_type: str
+    outcome_mean: float
+    outcome_sd: float
+    outcome_min: float
+    outcome_max: float
+    outcome_mean_treated: float
+    outcome_mean_control: float
+    treatment: str
+    treated_label: str
+    control_label: str
+    direction: str
+    design: str
+    covariates: list[CovariateSummary]
+    cost_source: str | None
+    total_cost: float
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the numbers come from: the input's hash, the tool and package versions, the seed."""
+
+    input_file: str
+    input_sha256: str
+    data_sheet: str | None
+    tool: str
+    tool_version: str
+    packages: dict[str, str | None]
+    seed: int
+    created: str
+    config_from_sheet: list[str]
+
+
+@dataclass(frozen=True)
+class HarmSummary:
+    """The harm box: which groups are harmed, how many were tested, and how."""
+
+    harmed: list[str]
+    possibly_harmed: list[str]
+    groups_tested: int
+    families: list[str]
+    family_labels: dict[str, str]
+    method: str
+    share_individuals_harmed: float
+    share_individuals_harmed_low: float
+    share_individuals_harmed_high: float
 
 
 @dataclass(frozen=True)
@@ -167,8 +362,8 @@ class ReportModel:
     summary: list[str]
     targeting_supported: bool
     config: dict[str, Any]
-    provenance: dict[str, Any]
-    data: dict[str, Any]
+    provenance: Provenance
+    data: DataSummary
     policy: Policy
     values: dict[str, PolicyValue]
     comparisons: dict[str, Comparison]
@@ -176,15 +371,29 @@ class ReportModel:
     subgroups: list[Subgroup]
     risk_strata: list[RiskStratum]
     diagnostics: Diagnostics
-    findings: list[dict[str, Any]]
-    harm_summary: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding]
+    harm_summary: HarmSummary
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dicts with non-finite floats as None (valid JSON)."""
         return _finite(asdict(self))
 
     def to_json(self) -> str:
+        """``report.json``: the model as indented JSON (non-finite numbers as null)."""
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReportModel":
+        """Rebuild the typed model from ``to_dict()`` output (or a parsed ``report.json``).
+
+        Raises
+        ------
+        KeyError, TypeError
+            When a field the contract requires is missing or has the wrong shape.
+        """
+        from targeting.model.typed import build
+
+        return build(cls, data)
 
 
 def _finite(value: Any) -> Any:

@@ -8,7 +8,7 @@ was worth. No one's outcome is used both to choose and to judge their treatment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,17 @@ def search_method(depth: int, n_covariates: int) -> str:
         text += (f", on the {MAX_SEARCH_FEATURES} of {n_covariates} covariates whose best single split is most "
                  "valuable (screened on the same training data)")
     return text
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """How every tree of a report is searched: the budget (cost units for everyone), depth,
+    smallest leaf and thresholds per numeric covariate. One object travels to every search."""
+
+    budget_units: float
+    depth: int
+    min_leaf: int
+    max_bins: int
 
 
 @dataclass(frozen=True)
@@ -71,38 +82,39 @@ def budget_for_subset(prepared: Prepared, rows: np.ndarray, budget_units: float)
     return budget_units * prepared.cost[rows].sum() / prepared.cost.sum()
 
 
-def learn_tree(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, budget_units: float,
-               depth: int, min_leaf: int, max_bins: int) -> LearnedTree:
-    """Learn the exact best tree on ``rows`` (boolean mask) for the given budget in cost units."""
-    return learn_trees(prepared, benefit, rows, budgets_units=[budget_units], depth=depth, min_leaf=min_leaf,
-                       max_bins=max_bins)[0]
+def learn_tree(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, settings: PolicySettings) -> LearnedTree:
+    """Learn the exact best tree on ``rows`` (boolean mask) under ``settings``."""
+    return learn_trees(prepared, benefit, rows, settings, budgets_units=[settings.budget_units])[0]
 
 
-def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, *, budgets_units, depth: int,
-                min_leaf: int, max_bins: int) -> list[LearnedTree]:
+def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, settings: PolicySettings, *,
+                budgets_units) -> list[LearnedTree]:
     """`learn_tree` for several budgets at once: one binning and, up to depth 2, one histogram pass."""
     x = prepared.x_codes[rows]
-    bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], max_bins)
-    if depth == 3:
-        nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units, min_leaf=min_leaf,
-                               max_features=MAX_SEARCH_FEATURES) for units in budgets_units]
+    bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], settings.max_bins)
+    if settings.depth == 3:
+        nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units,
+                               min_leaf=settings.min_leaf, max_features=MAX_SEARCH_FEATURES)
+                 for units in budgets_units]
     else:
         choices = search_trees(bins, n_bins, benefit[rows], prepared.cost[rows], budgets=budgets_units,
-                               min_leaf=min_leaf, depth=depth, max_features=MAX_SEARCH_FEATURES)
+                               min_leaf=settings.min_leaf, depth=settings.depth, max_features=MAX_SEARCH_FEATURES)
         nodes = [simplify(to_node(choice)) for choice in choices]
     return [LearnedTree(node, tuple(specs)) for node in nodes]
 
 
-def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, budget_units: float,
-                     depth: int, min_leaf: int, max_bins: int) -> CrossFittedPolicy:
+def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
+                     settings: PolicySettings) -> CrossFittedPolicy:
     """Learn a tree on each fold's complement and apply it to the fold."""
-    return cross_fit_policies(prepared, benefit, folds, budgets_units=[budget_units], depth=depth,
-                              min_leaf=min_leaf, max_bins=max_bins)[0]
+    return cross_fit_policies(prepared, benefit, folds, settings, budgets_units=[settings.budget_units])[0]
 
 
-def cross_fit_policies(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, *, budgets_units, depth: int,
-                       min_leaf: int, max_bins: int) -> list[CrossFittedPolicy]:
-    """`cross_fit_policy` for several budgets (in cost units for everyone), one per entry."""
+def cross_fit_policies(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, settings: PolicySettings, *,
+                       budgets_units) -> list[CrossFittedPolicy]:
+    """`cross_fit_policy` for several budgets (in cost units for everyone), one per entry.
+
+    Each fold's complement gets the budget and smallest leaf scaled to its size.
+    """
     count = len(budgets_units)
     treat = [np.zeros(prepared.n, dtype=int) for _ in range(count)]
     path = [np.empty(prepared.n, dtype=object) for _ in range(count)]
@@ -110,9 +122,9 @@ def cross_fit_policies(prepared: Prepared, benefit: np.ndarray, folds: np.ndarra
     for fold in np.unique(folds):
         train, test = folds != fold, folds == fold
         scale = train.sum() / prepared.n
-        trees = learn_trees(prepared, benefit, train,
-                            budgets_units=[budget_for_subset(prepared, train, units) for units in budgets_units],
-                            depth=depth, min_leaf=max(1, int(round(min_leaf * scale))), max_bins=max_bins)
+        fold_settings = replace(settings, min_leaf=max(1, int(round(settings.min_leaf * scale))))
+        trees = learn_trees(prepared, benefit, train, fold_settings,
+                            budgets_units=[budget_for_subset(prepared, train, units) for units in budgets_units])
         for b, tree in enumerate(trees):
             treat[b][test], path[b][test] = tree.apply(prepared.x_codes[test])
             roots[b].append(tree.root_feature)

@@ -551,10 +551,10 @@ def _diagnostics_sheet(report: dict) -> SheetSpec:
         _kv("Share of people outside the bounds", ov.get("share_outside"), "share"),
         _kv("People whose probability was bounded", ov.get("n_bounded"), "int"),
     ]
-    quantile_names = {"0": "minimum", "1": "maximum", "0.5": "median"}
-    for q, v in (ov.get("quantiles") or {}).items():
-        name = quantile_names.get(str(q)) or f"{_pct_label(q)} percentile"
-        ov_rows.append(_kv(f"Probability of treatment: {name}", v, "share"))
+    quantile_names = {0.0: "minimum", 1.0: "maximum", 0.5: "median"}
+    for item in ov["quantiles"]:
+        name = quantile_names.get(item["q"]) or f"{_pct_label(item['q'])} percentile"
+        ov_rows.append(_kv(f"Probability of treatment: {name}", item["value"], "share"))
     s.blocks.append(TableBlock("Overlap", list(_KV_COLS), ov_rows))
 
     cs = d.get("cate_summary") or {}
@@ -565,8 +565,8 @@ def _diagnostics_sheet(report: dict) -> SheetSpec:
         _kv("Mean individual effect", cs.get("mean"), "effect"),
         _kv("SD of individual effects", cs.get("sd"), "effect"),
     ]
-    for q, v in (cs.get("quantiles") or {}).items():
-        cs_rows.append(_kv(f"{_pct_label(q)} percentile of individual effects", v, "effect"))
+    for item in cs["quantiles"]:
+        cs_rows.append(_kv(f"{_pct_label(item['q'])} percentile of individual effects", item["value"], "effect"))
     cs_rows += [
         _kv("Share of individuals estimated harmed", cs.get("share_harmed"), "share"),
         _kv("  95% CI low", cs.get("share_harmed_low"), "share"),
