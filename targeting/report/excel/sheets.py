@@ -83,10 +83,6 @@ def _kv_table(name: str, rows: list[dict[str, Any]]) -> TableBlock:
     return TableBlock(name, [Col("item"), Col("value", "row")], rows)
 
 
-def _joined(items: Sequence[Any], none: str) -> str:
-    return "; ".join(map(str, items)) if items else none
-
-
 # The comparison of the targeted policy with each alternative, on the Summary and the Values sheets.
 _COMPARISON_COLS = [
     Col("difference", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
@@ -114,9 +110,9 @@ def _summary_sheet(report: dict, cap_note: str | None) -> SheetSpec:
     s.blocks.append(_kv_table("Harm summary", [
         _kv("Groups tested", hs["groups_tested"], "int"),
         _kv("Groups with clear evidence of harm", len(hs["harmed"]), "int"),
-        _kv("Harmed groups", _joined(hs["harmed"], "None found"), "text"),
+        _kv("Harmed groups", plain(hs["harmed"]) or "None found", "text"),
         _kv("Groups whose estimate points to harm (not conclusive)", len(hs["possibly_harmed"]), "int"),
-        _kv("Possibly harmed groups", _joined(hs["possibly_harmed"], "None"), "text"),
+        _kv("Possibly harmed groups", plain(hs["possibly_harmed"]) or "None", "text"),
         _kv("Share of individuals estimated harmed", hs["share_individuals_harmed"], "share"),
         _kv("  95% CI low", hs["share_individuals_harmed_low"], "share"),
         _kv("  95% CI high", hs["share_individuals_harmed_high"], "share"),
@@ -153,7 +149,7 @@ def _policy_sheet(report: dict) -> SheetSpec:
         _kv("Minimum people per leaf", pol["min_leaf"], "int"),
         _kv("Stability (share of trees learned on subsets splitting first on the same covariate)",
             pol["stability"], "share"),
-        _kv("First split of the trees learned on subsets", "; ".join(map(str, pol["fold_root_features"])), "text"),
+        _kv("First split of the trees learned on subsets", plain(pol["fold_root_features"]), "text"),
     ]))
     return s
 
