@@ -12,8 +12,9 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from targeting.report.excel import workbook as render_excel
+from targeting.report.excel import cells, individuals as individuals_sheet, workbook as render_excel
 from targeting.report.excel.workbook import SHEET_NAMES, write_workbook
 
 DATA = Path(__file__).parent / "data" / "report_bleeding.json"
@@ -144,11 +145,11 @@ def test_effects_show_three_significant_digits(book, report):
     assert rule["effect"].number_format == "#,##0.0000"
     assert rule["ci_low"].number_format == "#,##0.0000"
     assert rule["share"].number_format == "0.0%"
-    assert render_excel._effect_format(1234.5) == "#,##0"
-    assert render_excel._effect_format(12.345) == "#,##0.0"
-    assert render_excel._effect_format(-0.5) == "#,##0.000"
-    assert render_excel._effect_format(0.09996) == "#,##0.000"  # rounds to 0.100
-    assert render_excel._effect_format(0.0) == "0"
+    assert cells.effect_format(1234.5) == "#,##0"
+    assert cells.effect_format(12.345) == "#,##0.0"
+    assert cells.effect_format(-0.5) == "#,##0.000"
+    assert cells.effect_format(0.09996) == "#,##0.000"  # rounds to 0.100
+    assert cells.effect_format(0.0) == "0"
 
 
 def test_every_sheet_has_bold_frozen_header_and_filters(book):
@@ -385,8 +386,8 @@ def reference_individuals(frame: pd.DataFrame, path: Path) -> None:
             return None
         if isinstance(v, (int, np.integer)):
             return int(v)
-        num = render_excel._number(v)
-        return num if num is not None else render_excel._clean_text(str(v))
+        num = cells.number(v)
+        return num if num is not None else cells.clean_text(str(v))
 
     def effect(v):
         try:
@@ -396,7 +397,7 @@ def reference_individuals(frame: pd.DataFrame, path: Path) -> None:
         if not np.isfinite(f):
             return None
         cell = WriteOnlyCell(ws, f)
-        cell.number_format = render_excel._effect_format(f)
+        cell.number_format = cells.effect_format(f)
         return cell
 
     def text(v):
@@ -409,15 +410,15 @@ def reference_individuals(frame: pd.DataFrame, path: Path) -> None:
         if v is pd.NA or v is pd.NaT:
             return None
         s = str(v)
-        if not s or s.startswith(render_excel._FORMULA_START) or s[0] == "#" \
-                or render_excel.ILLEGAL_CHARACTERS_RE.search(s) or len(s) > 32_767:
-            return render_excel._text_cell(ws, s) if s else None
+        if not s or s.startswith(cells.FORMULA_START) or s[0] == "#" \
+                or ILLEGAL_CHARACTERS_RE.search(s) or len(s) > 32_767:
+            return cells.text_cell(ws, s) if s else None
         return s
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Individuals")
-    columns = render_excel._individual_columns(frame)
-    convert = {"bool": render_excel._bool_text, "effect": effect, "general": plain_number, "text": text}
+    columns = individuals_sheet.columns_of(frame)
+    convert = {"bool": cells.yes_no, "effect": effect, "general": plain_number, "text": text}
     ws.append([c.title for c in columns])
     for values in zip(*(frame.iloc[:, j].tolist() for j in range(len(columns)))):
         ws.append([convert[c.kind](v) for c, v in zip(columns, values)])
@@ -512,7 +513,7 @@ def test_vectorised_effect_formats_equal_effect_format():
     import math
     rng = np.random.default_rng(3)
     values = list(10 ** rng.uniform(-7, 14, 20_000) * rng.choice([-1, 1], 20_000))
-    edges, cuts = render_excel._effect_cutoffs()
+    edges, cuts = cells.effect_cutoffs()
     for x in [*edges, *cuts[1:], *(10.0 ** k for k in range(-6, 14)), 1e-4, 1e12, 0.09995, 99.95]:
         for _ in range(4):
             x = math.nextafter(x, 0)
@@ -520,8 +521,8 @@ def test_vectorised_effect_formats_equal_effect_format():
             values += [x, -x]
             x = math.nextafter(x, math.inf)
     values += [0.0, -0.0, 5e-324, 1.7976931348623157e308]
-    codes = render_excel._effect_format_codes(np.array(values))
-    assert [render_excel._EFFECT_FORMATS[c] for c in codes] == [render_excel._effect_format(v) for v in values]
+    codes = cells.effect_format_codes(np.array(values))
+    assert [cells.EFFECT_FORMATS[c] for c in codes] == [cells.effect_format(v) for v in values]
 
 
 def test_tricky_individuals_open_in_libreoffice(report, tmp_path):
@@ -545,3 +546,65 @@ def test_tricky_individuals_open_in_libreoffice(report, tmp_path):
                 assert b.value == a.value, a.coordinate
             if a.value is not None:
                 assert b.number_format == a.number_format, a.coordinate
+
+
+# ---------------------------------------------------------------------------------------------
+# The report is read strictly: what every report holds must be there; only optional keys may be absent.
+
+REQUIRED = [("title",), ("targeting_supported",), ("comparisons", "treat_all", "p_value"),
+            ("harm_summary", "groups_tested"), ("harm_summary", "family_labels"), ("policy", "budget", "cost_source"),
+            ("policy", "rules", 0, "n_held_out"), ("subgroups", 3, "flag"), ("budget_curve", 2, "random_gain"),
+            ("diagnostics", "rate", "qini_low"), ("diagnostics", "overlap", "quantiles"), ("diagnostics", "truth"),
+            ("diagnostics", "truth", "coverage"), ("findings", 0, "values"),
+            ("diagnostics", "balance", 1, "smd"), ("diagnostics", "estimator_scores", 0, "selected")]
+
+
+@pytest.mark.parametrize("path", REQUIRED, ids=["/".join(map(str, p)) for p in REQUIRED])
+def test_a_report_without_a_required_key_is_refused(report, individuals, tmp_path, path):
+    rep = copy.deepcopy(report)
+    parent = rep
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    with pytest.raises(KeyError):
+        write_workbook(rep, individuals, tmp_path / "pack.xlsx")
+    assert not (tmp_path / "pack.xlsx").exists()
+
+
+def test_a_calibration_without_variation_has_no_intercept(report, individuals, tmp_path):
+    # What the pipeline reports when the estimated effects are all equal: no regression, no mean_effect.
+    rep = copy.deepcopy(report)
+    rep["diagnostics"]["calibration"] = {"slope": None, "ci_low": None, "ci_high": None, "p_value": None,
+                                         "mean_effect": None, "detected": False, "verdict": "not detected"}
+    ws = write_and_load(rep, individuals, tmp_path)["Diagnostics"]
+    cal = table_rows(ws, find_row(ws, "slope"))[0]
+    assert cal["mean_effect"].value is None and cal["slope"].value is None
+    assert (cal["detected"].value, cal["verdict"].value) == ("No", "not detected")
+
+
+def notes_definitions(book) -> dict[tuple[str, str, str], str]:
+    return {(r["sheet"].value, r["table"].value, r["column"].value): r["definition"].value
+            for r in table_rows(book["Notes"])}
+
+
+def test_notes_name_the_severities_the_findings_use(book, report):
+    from targeting.model.findings import Severity
+    definition = notes_definitions(book)[("Diagnostics", "Findings", "severity")]
+    assert definition == "info, warning or serious."
+    assert {s.value for s in Severity} == {"info", "warning", "serious"}
+    assert {f["severity"] for f in report["findings"]} <= {s.value for s in Severity}
+
+
+def test_notes_name_every_family_the_report_knows(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["harm_summary"]["family_labels"]["harm_search"] = "Harm search (exploratory)"
+    rep["subgroups"][0]["family"] = "harm_search"
+    rep["harm_summary"]["families"].append("harm_search")
+    book = write_and_load(rep, individuals, tmp_path)
+    for sheet, table in (("Subgroups", "Subgroups"), ("Harmed", "Harmed groups")):
+        definition = notes_definitions(book)[(sheet, table, "family")]
+        for key, label in rep["harm_summary"]["family_labels"].items():
+            assert f"{key} = {label}" in definition
+    families = next(r["value"].value for r in table_rows(book["Summary"], find_row(book["Summary"], "item"))
+                    if r["item"].value == "Families tested")
+    assert families.endswith("; Harm search (exploratory)")
