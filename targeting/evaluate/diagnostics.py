@@ -147,13 +147,30 @@ def risk_quintiles(mu0: np.ndarray, groups: int = 5) -> list[np.ndarray]:
     return np.array_split(np.argsort(mu0, kind="stable"), groups)
 
 
+RISK_COLUMN = "baseline_risk_fifth"  # the individuals.csv column that places each person in a fifth
+
+
+def risk_fifths(mu0: np.ndarray) -> np.ndarray:
+    """Each person's fifth of predicted untreated outcome, 1 (lowest) to 5."""
+    fifth = np.zeros(len(mu0), dtype=int)
+    for k, idx in enumerate(risk_quintiles(mu0)):
+        fifth[idx] = k + 1
+    return fifth
+
+
+def risk_query(k: int) -> str:
+    """The query selecting fifth ``k`` (1-based) in individuals.csv."""
+    return f"`{RISK_COLUMN}` == {k}"
+
+
 def risk_strata(prepared: Prepared, nuis: Nuisances, cate: np.ndarray) -> list[RiskStratum]:
     """Quintiles of predicted untreated outcome (baseline risk), with effects (the paper's Table 8)."""
     out = []
     for k, idx in enumerate(risk_quintiles(nuis.mu0)):
         iv = mean_interval(nuis.gamma[idx])
-        out.append(RiskStratum(f"Q{k + 1}", int(len(idx)), float(nuis.mu0[idx].mean()), iv.estimate, iv.ci_low,
-                               iv.ci_high, float(cate[idx].mean()), float(cate[idx].std(ddof=1))))
+        out.append(RiskStratum(f"Q{k + 1}", risk_query(k + 1), int(len(idx)), float(nuis.mu0[idx].mean()),
+                               iv.estimate, iv.ci_low, iv.ci_high, float(cate[idx].mean()),
+                               float(cate[idx].std(ddof=1))))
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.model.report import Subgroup
 from targeting.estimate.nuisance import Nuisances
-from targeting.policy.learn import PolicySettings, cross_fit_policy, describe_leaves, learn_tree
+from targeting.policy.learn import PolicySettings, describe_leaves, learn_tree
 from targeting.data.prepare import Prepared
 from targeting.evaluate.stats import mean_interval, one_sided_p, holm, shrink
 
@@ -25,9 +25,9 @@ MIN_GROUP = 10
 FAMILY_LABELS = {
     "prespecified": "Pre-specified (confirmatory)",
     "covariate": "By covariate (screen)",
-    "policy_leaf": "Policy-tree leaves (exploratory, held out)",
+    "policy_leaf": "Policy-tree leaves (exploratory, judged by people who did not choose them)",
     "baseline_risk": "Baseline-risk strata (held-out predictions)",
-    "harm_search": "Harm search (exploratory, learned and judged on different folds)",
+    "harm_search": "Harm search (exploratory, found and judged by different people)",
 }
 
 
@@ -72,25 +72,28 @@ def prespecified_groups(prepared: Prepared, expressions) -> list[tuple[str, str,
 
 
 def assess_family(family: str, groups, nuis: Nuisances, sign: float, harm_threshold: float,
-                  overall_effect: float, *, exploratory: bool, n_families: int) -> list[Subgroup]:
+                  overall_effect: float, *, exploratory: bool, n_families: int,
+                  query_on: str = "input") -> list[Subgroup]:
     """Effects, harm p-values, shrinkage and flags for one family.
 
-    P-values are Holm-adjusted within the family and then multiplied by the number of families
-    (Bonferroni across families), so the chance of any false ``harmed`` flag in a whole report is
-    at most 5%.
+    ``groups`` holds ``(name, query, members, judged_on)``: ``members`` are the people the query
+    selects (its ``n``), ``judged_on`` those of them whose outcomes estimate the effect (all members
+    for groups fixed in advance; the estimation people for groups found in the data). P-values are
+    Holm-adjusted within the family and then multiplied by the number of families (Bonferroni across
+    families), so the chance of any false ``harmed`` flag in a whole report is at most ``ALPHA``.
     """
-    kept = [(name, query, mask) for name, query, mask in groups if mask.sum() >= MIN_GROUP]
+    kept = [group for group in groups if group[3].sum() >= MIN_GROUP]
     if not kept:
         return []
     gamma = nuis.gamma
-    ivs = [mean_interval(gamma[mask]) for _, _, mask in kept]
+    ivs = [mean_interval(gamma[judged]) for _, _, _, judged in kept]
     # Harm means benefit = sign * effect below -harm_threshold; p is small when the group is clearly harmed.
     p = np.array([one_sided_p(-sign * iv.estimate, iv.se, above=harm_threshold) for iv in ivs])
     p = np.where(np.isnan(p), 1.0, p)
     p_adj = np.minimum(1.0, holm(p) * n_families)
     shrunk = shrink([iv.estimate for iv in ivs], [iv.se for iv in ivs], target=overall_effect)
     out = []
-    for (name, query, mask), iv, pv, pa, sh in zip(kept, ivs, p, p_adj, shrunk):
+    for (name, query, members, judged), iv, pv, pa, sh in zip(kept, ivs, p, p_adj, shrunk):
         benefit_low = min(sign * iv.ci_low, sign * iv.ci_high)
         benefit_high = max(sign * iv.ci_low, sign * iv.ci_high)
         if pa < ALPHA and benefit_high < -harm_threshold:
@@ -101,29 +104,29 @@ def assess_family(family: str, groups, nuis: Nuisances, sign: float, harm_thresh
             flag = "benefits"
         else:
             flag = "no_clear_effect"
-        out.append(Subgroup(family, name, query, int(mask.sum()), float(mask.mean()), iv.estimate, iv.ci_low,
-                            iv.ci_high, float(pv), float(pa), float(sh), flag, exploratory))
+        out.append(Subgroup(family, name, query, int(members.sum()), float(members.mean()), int(judged.sum()),
+                            iv.estimate, iv.ci_low, iv.ci_high, float(pv), float(pa), float(sh), flag, exploratory,
+                            query_on))
     return out
 
 
-def harm_search_group(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
-                      settings: PolicySettings) -> list[tuple[str, str, np.ndarray]]:
-    """The most harmed region a depth-2 tree can describe, judged on people it was not learned from.
+def harm_search_group(prepared: Prepared, benefit: np.ndarray, settings: PolicySettings, *,
+                      learn: np.ndarray) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """The most harmed region a depth-2 tree can describe, found by the learning people and judged
+    by the estimation people.
 
-    For each fold, an exact tree maximising total *harm* (minus benefit) is learned on the other
-    folds and marks which held-out people fall in its harm region; the group's effect is then
-    estimated from those held-out people only. The name and query describe the same search run on
-    everyone (what an analyst would look at), so they summarise the procedure, not each fold's rule.
+    An exact tree maximising total *harm* (minus benefit) is learned from the learning people's
+    scores, without a budget; its harm region, in words and as a query, is the group shown, and
+    its effect is estimated from the estimation people inside it.
     """
-    harm = -benefit
     # No budget (the region is wherever harm outweighs) and an exact depth-2 search.
     search = replace(settings, budget_units=float(prepared.cost.sum() * 2), depth=2)
-    full = learn_tree(prepared, harm, np.ones(prepared.n, dtype=bool), search)
-    in_region = cross_fit_policy(prepared, harm, folds, search).treat == 1
-    all_leaves = describe_leaves(full, prepared)
+    tree = learn_tree(prepared, np.where(learn, -benefit, 0.0), np.ones(prepared.n, dtype=bool), search)
+    in_region = tree.apply(prepared.x_codes)[0] == 1
+    all_leaves = describe_leaves(tree, prepared)
     leaves = [leaf for leaf in all_leaves if leaf["treat"]]
-    if not leaves or in_region.sum() == 0 or len(leaves) == len(all_leaves):
+    if not leaves or len(leaves) == len(all_leaves):
         return []
     name = "most harmed region found: " + " — or — ".join(leaf["rule"] for leaf in leaves)
     query = " or ".join(f"({leaf['query']})" for leaf in leaves)
-    return [(name, query, in_region)]
+    return [(name, query, in_region, in_region & ~learn)]

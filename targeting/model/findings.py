@@ -30,7 +30,7 @@ class Code(str, Enum):
     IMBALANCE = "covariate_imbalance"
     HARM_FOUND = "harm_found"
     TARGETING_NOT_SUPPORTED = "targeting_not_supported"
-    OUT_OF_FOLD_BUDGET = "out_of_fold_budget"
+    RULE_TREATS_HARMED = "rule_treats_harmed"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from targeting.evaluate.diagnostics import SMD_IMBALANCE
 from targeting.evaluate.subgroups import ALPHA
 from targeting.format import fmt_num
 from targeting.model.findings import Code, Finding, Severity, finding
-from targeting.model.report import BalanceRow, Calibration, Comparison, Policy, Subgroup
+from targeting.model.report import BalanceRow, Calibration, Comparison, Interval, Policy, Subgroup
 
 POLICY_LABELS = {
     "targeted": "Targeted (policy tree)",
@@ -20,6 +20,7 @@ POLICY_LABELS = {
     "treat_none": "Treat no one",
     "random_at_budget": "Random selection, same budget",
     "ranking": "Best ranking by estimated effect, same budget",
+    "safer": "Best rule treating no one in a harmed group, same budget",
 }
 
 # How each reference reads inside a sentence ("... than treating everyone").
@@ -75,13 +76,15 @@ def harm_method(n_families: int) -> str:
             f"{ALPHA:.0%}.")
 
 
-def summary(*, outcome: str, sign: float, overall: float, budget_kind: str, policy: Policy,
+def summary(*, outcome: str, sign: float, ate: Interval, budget_kind: str, policy: Policy,
             comparisons: dict[str, Comparison], subgroups: list[Subgroup], supported: bool,
             calibration: Calibration) -> list[str]:
     """The brief's opening sentences: what to do, what it gains, and whether anyone is harmed."""
     sentences = []
+    overall = ate.estimate
     verb = "lowers" if overall < 0 else "raises"
-    ate_words = f"On average the treatment {verb} '{outcome}' by {fmt_num(abs(overall))} per person"
+    ate_words = (f"On average the treatment {verb} '{outcome}' by {fmt_num(abs(overall))} per person "
+                 f"(95% CI {fmt_num(ate.ci_low)} to {fmt_num(ate.ci_high)})")
     if not supported:
         everyone = policy.budget.value >= 1 and budget_kind == "share"
         good = sign * overall > 0
@@ -101,6 +104,9 @@ def summary(*, outcome: str, sign: float, overall: float, budget_kind: str, poli
         sentences.append(f"{ate_words}. " + comparisons["treat_all"].sentence)
         if policy.treated_share < 1:
             sentences.append(comparisons["random_at_budget"].sentence)
+    if policy.treated_in_harmed and policy.safer is not None and policy.safer.recommended:
+        sentences.append(f"The rule treats {policy.treated_in_harmed:,} people in groups flagged harmed; "
+                         f"{policy.safer.headline_rule} avoids them at no clear loss and is recommended instead.")
     harmed = [s for s in subgroups if s.flag == "harmed"]
     if harmed:
         sentences.append("Harm: the treatment makes things worse for " + "; ".join(s.name for s in harmed[:4])
@@ -112,8 +118,8 @@ def summary(*, outcome: str, sign: float, overall: float, budget_kind: str, poli
 
 
 def result_findings(*, calibration: Calibration, estimator_label: str, has_intervals: bool, policy: Policy,
-                    budget_kind: str, budget_value: float, subgroups: list[Subgroup]) -> list[Finding]:
-    """Findings about the results: heterogeneity, intervals, the tree's stability, budget, harm."""
+                    subgroups: list[Subgroup]) -> list[Finding]:
+    """Findings about the results: heterogeneity, intervals, the tree's stability, harm."""
     out = []
     if calibration.detected:
         out.append(finding(Code.HETEROGENEITY_DETECTED, Severity.INFO,
@@ -130,13 +136,20 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
     if policy.stability < STABLE_SHARE:
         out.append(finding(Code.UNSTABLE_TREE, Severity.WARNING,
                            f"Only {policy.stability:.0%} of the trees learned on subsets of the data split first on "
-                           "the same covariate as the reported tree: the exact rule is fragile, although its held-out "
-                           "value is estimated honestly.", stability=policy.stability))
-    if budget_kind == "share" and policy.held_out_treated_share > policy.budget.value:
-        out.append(finding(Code.OUT_OF_FOLD_BUDGET, Severity.INFO,
-                           f"Applied to new people, rules learned within the budget treated "
-                           f"{policy.held_out_treated_share:.1%} (budget {budget_value:.0%}); expect small "
-                           "overruns when the rule meets new data.", share=policy.held_out_treated_share))
+                           "the same covariate as the reported tree: the exact rule is fragile, although its value "
+                           "is estimated honestly.", stability=policy.stability))
+    if policy.treated_in_harmed:
+        safer = policy.safer
+        advice = ""
+        if safer is not None:
+            advice = (f" The best rule that treats no one in those groups ({safer.headline_rule}) gives up "
+                      f"{fmt_num(safer.given_up.estimate)} per person (95% CI {fmt_num(safer.given_up.ci_low)} to "
+                      f"{fmt_num(safer.given_up.ci_high)})"
+                      + ("; the difference is not clear, so it is the one recommended." if safer.recommended
+                         else "; the drawn rule is clearly better, but weigh the harm."))
+        out.append(finding(Code.RULE_TREATS_HARMED, Severity.SERIOUS,
+                           f"The rule treats {policy.treated_in_harmed:,} people who are in groups flagged harmed."
+                           + advice, treated_in_harmed=policy.treated_in_harmed))
     harmed = [s for s in subgroups if s.flag == "harmed"]
     if harmed:
         out.append(finding(Code.HARM_FOUND, Severity.SERIOUS,
@@ -160,3 +173,9 @@ def design_findings(*, randomised: bool, balance: list[BalanceRow], supported: b
                            "The data do not support a targeting rule: the rule learned does not reliably beat the "
                            "simple alternatives on held-out people. It is shown for transparency only."))
     return out
+
+
+def split_description(policy: Policy) -> str:
+    """How the rule was learned and judged, in one sentence."""
+    return (f"The rule was learned from {policy.learn_n:,} people (half of each arm, chosen at random) and every "
+            f"number about it was estimated on the other {policy.estimate_n:,}, whose outcomes did not choose it.")

@@ -71,7 +71,11 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Rule:
-    """One leaf of the policy tree, in words and as a pandas query."""
+    """One leaf of the policy tree, in words and as a pandas query.
+
+    ``n`` people of the input satisfy ``query``; the effect is the mean over the ``n_estimated`` of
+    them who did not learn the rule (``None`` when fewer than ten).
+    """
 
     leaf: str
     rule: str
@@ -83,7 +87,7 @@ class Rule:
     effect: float | None
     ci_low: float | None
     ci_high: float | None
-    n_held_out: int
+    n_estimated: int
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,32 @@ class BudgetSummary:
 
 
 @dataclass(frozen=True)
+class SaferRule:
+    """The best rule under the same budget that treats no one in a group flagged harmed.
+
+    ``given_up`` is the drawn rule's value minus this rule's (positive = the drawn rule is better),
+    on the estimation people; ``recommended`` when that difference is not clearly above zero.
+    """
+
+    headline_rule: str
+    rules: list[Rule]
+    treated_n: int
+    treated_share: float
+    total_cost: float
+    value: PolicyValue
+    given_up: Interval
+    recommended: bool
+
+
+@dataclass(frozen=True)
 class Policy:
-    """The recommended treatment rule and how it was found."""
+    """The drawn treatment rule, how it was found, and on whom it was learned and judged.
+
+    The rule is learned from ``learn_n`` people and everything about it is estimated on the
+    other ``estimate_n`` (an honest split within each arm). ``treated_share`` is the share of
+    everyone in the input the rule treats; ``treated_in_harmed`` how many of them are in a group
+    flagged harmed.
+    """
 
     budget: BudgetSummary
     depth: int
@@ -110,10 +138,13 @@ class Policy:
     treated_n: int
     treated_share: float
     total_cost: float
-    held_out_treated_share: float
+    learn_n: int
+    estimate_n: int
     stability: float
     fold_root_features: list[str]
     headline_rule: str
+    treated_in_harmed: int
+    safer: SaferRule | None
 
 
 @dataclass(frozen=True)
@@ -130,13 +161,19 @@ class CurvePoint:
 
 @dataclass(frozen=True)
 class Subgroup:
-    """Effect in one group of people, with a multiplicity-adjusted harm verdict."""
+    """Effect in one group of people, with a multiplicity-adjusted harm verdict.
+
+    ``query`` selects the group's ``n`` people in the input's data sheet (for baseline-risk
+    strata, in ``individuals.csv``: ``query_on`` says which). ``n_estimated`` of them, whose
+    outcomes did not define the group, estimate its effect.
+    """
 
     family: str
     name: str
     query: str
     n: int
     share: float
+    n_estimated: int
     effect: float
     ci_low: float
     ci_high: float
@@ -145,11 +182,15 @@ class Subgroup:
     shrunk_effect: float
     flag: str
     exploratory: bool
+    query_on: str
 
 
 @dataclass(frozen=True)
 class RiskStratum:
+    """One fifth of people by predicted untreated outcome; ``query`` selects it in individuals.csv."""
+
     name: str
+    query: str
     n: int
     mean_risk: float
     effect: float

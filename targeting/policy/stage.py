@@ -1,7 +1,11 @@
-"""The policy stage: every tree the report shows, from one settings object.
+"""The policy stage: every tree the report shows, from one settings object, learned honestly.
 
-The drawn tree is learned on everyone; its held-out twin (a tree learned on the other folds for
-each fold) gives the decisions whose value is estimated honestly.
+People are split once, within each arm, into a *learning* part and an *estimation* part. The
+drawn tree is chosen from the learning part's outcomes only: the search sees the doubly robust
+scores of learning people and zero for everyone else. The budget constraint, which depends on
+covariates and costs but on no outcome, is counted over everyone, so the drawn rule applied to
+the whole input never exceeds the budget. Everything said about the rule (its value, its leaves,
+its comparisons) is then estimated on the estimation part, whose outcomes did not choose it.
 """
 
 from __future__ import annotations
@@ -13,26 +17,36 @@ import numpy as np
 
 from targeting.config import Config
 from targeting.data.prepare import Prepared
-from targeting.policy.learn import (CrossFittedPolicy, LearnedTree, PolicySettings, cross_fit_policy,
-                                    default_min_leaf, describe_leaves, learn_tree, search_method)
+from targeting.policy.learn import (LearnedTree, PolicySettings, cross_fit_policy, default_min_leaf,
+                                    describe_leaves, learn_tree, learn_trees, search_method)
+
+# Share of each arm that learns the rule. Half and half keeps the estimation intervals and the
+# learned rule's value both close to what all the data would give (bench/honest.py measures both).
+LEARN_SHARE = 0.5
 
 
 @dataclass(frozen=True)
 class PolicyFit:
-    """The drawn tree (learned on everyone), how it assigns people, and its held-out twin."""
+    """The drawn tree, how it assigns everyone, and which people learned it."""
 
     settings: PolicySettings
     tree: LearnedTree
     treat: np.ndarray
     path: np.ndarray
     leaves: list[dict[str, Any]]
-    held_out: CrossFittedPolicy
+    learn: np.ndarray
+    fold_root_features: tuple[str, ...]
     method: str
+
+    @property
+    def estimate(self) -> np.ndarray:
+        """The people whose outcomes judge the rule (did not choose it)."""
+        return ~self.learn
 
     @property
     def stability(self) -> float:
         """Share of fold trees whose first split is on the drawn tree's first covariate."""
-        return float(np.mean([root == self.tree.root_feature for root in self.held_out.root_features]))
+        return float(np.mean([root == self.tree.root_feature for root in self.fold_root_features]))
 
 
 def policy_settings(config: Config, prepared: Prepared) -> PolicySettings:
@@ -41,8 +55,28 @@ def policy_settings(config: Config, prepared: Prepared) -> PolicySettings:
                           min_leaf=config.min_leaf or default_min_leaf(prepared.n), max_bins=config.max_bins)
 
 
-def learn_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, settings: PolicySettings) -> PolicyFit:
-    """Learn the drawn tree on everyone and the cross-fitted trees on the folds.
+def honest_split(t: np.ndarray, *, seed: int, learn_share: float = LEARN_SHARE) -> np.ndarray:
+    """Boolean mask of the learning part: a random ``learn_share`` of each arm (at least one person
+    of each arm on each side when the arm has two or more)."""
+    rng = np.random.default_rng([seed, 13])  # a stream of its own: the folds keep theirs
+    learn = np.zeros(len(t), dtype=bool)
+    for arm in (0, 1):
+        people = np.flatnonzero(t == arm)
+        size = int(round(learn_share * len(people)))
+        if len(people) >= 2:
+            size = min(max(size, 1), len(people) - 1)
+        learn[rng.permutation(people)[:size]] = True
+    return learn
+
+
+def learning_scores(benefit: np.ndarray, learn: np.ndarray) -> np.ndarray:
+    """The scores a search may see: the learning people's, zero for everyone else."""
+    return np.where(learn, benefit, 0.0)
+
+
+def learn_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, settings: PolicySettings, *,
+                 learn: np.ndarray) -> PolicyFit:
+    """Learn the drawn tree from the learning part, and fold trees for its stability.
 
     Parameters
     ----------
@@ -51,12 +85,24 @@ def learn_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray, set
     benefit : ndarray
         Doubly robust scores oriented so positive is good.
     folds : ndarray
-        Fold label per person (the nuisances' folds).
+        Fold label per person; a tree learned without each fold says how stable the first split is.
     settings : PolicySettings
-        Budget, depth, smallest leaf and bins.
+        Budget (for everyone), depth, smallest leaf and bins.
+    learn : ndarray of bool
+        The learning part (see `honest_split`).
     """
-    tree = learn_tree(prepared, benefit, np.ones(prepared.n, dtype=bool), settings)
+    seen = learning_scores(benefit, learn)
+    everyone = np.ones(prepared.n, dtype=bool)
+    tree = learn_tree(prepared, seen, everyone, settings)
     treat, path = tree.apply(prepared.x_codes)
-    held_out = cross_fit_policy(prepared, benefit, folds, settings)
-    return PolicyFit(settings, tree, treat, path, describe_leaves(tree, prepared), held_out,
+    roots = cross_fit_policy(prepared, seen, folds, settings).root_features
+    return PolicyFit(settings, tree, treat, path, describe_leaves(tree, prepared), learn, roots,
                      search_method(settings.depth, len(prepared.covariates)))
+
+
+def learn_rules_for_budgets(prepared: Prepared, benefit: np.ndarray, settings: PolicySettings, *, learn: np.ndarray,
+                            budgets_units) -> list[np.ndarray]:
+    """0/1 decisions for everyone of the tree learned from the learning part at each budget."""
+    trees = learn_trees(prepared, learning_scores(benefit, learn), np.ones(prepared.n, dtype=bool), settings,
+                        budgets_units=budgets_units)
+    return [tree.apply(prepared.x_codes)[0] for tree in trees]
