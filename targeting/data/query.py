@@ -89,7 +89,11 @@ def stripped_text(subject: str) -> str:
 
 
 def is_missing(subject: str) -> str:
-    """True where the cell is missing: a missing value is the one value not equal to itself."""
+    """True where the cell is missing: a missing value is the one value not equal to itself.
+
+    Holds for the columns pandas reads from a file (numpy floats, objects, categoricals); on a
+    nullable column the comparison is ``<NA>`` instead, which selects nothing.
+    """
     return f"{subject} != {subject}"
 
 
