@@ -8,7 +8,7 @@ expression is evaluated.
 from __future__ import annotations
 
 import keyword
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,18 +94,18 @@ class _Parser:
         return node
 
     def expression(self) -> Any:
-        operands = [self.term()]
-        while self.peek().kind == "OR":
-            self.advance()
-            operands.append(self.term())
-        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
+        return self.joined("or", self.term)
 
     def term(self) -> Any:
-        operands = [self.factor()]
-        while self.peek().kind == "AND":
+        return self.joined("and", self.factor)
+
+    def joined(self, op: str, operand: Callable[[], Any]) -> Any:
+        """``operand (op operand)*``: one operand, or a BoolOp of them all."""
+        operands = [operand()]
+        while self.peek().kind == op.upper():
             self.advance()
-            operands.append(self.factor())
-        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else BoolOp(op, tuple(operands))
 
     def factor(self) -> Any:
         tok = self.peek()

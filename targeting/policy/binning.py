@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from targeting.data import query as q
-from targeting.data.prepare import Covariate
+from targeting.data.covariates import Covariate
 
 MISSING = "(missing)"
 
