@@ -7,14 +7,13 @@ comes from.
 
 from __future__ import annotations
 
-import difflib
 import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from targeting.errors import ConfigError
+from targeting.errors import ConfigError, did_you_mean
 
 ESTIMATORS = ("auto", "causal_forest", "dr", "t", "s", "x", "logistic_t")
 DIRECTIONS = ("higher-is-better", "lower-is-better")
@@ -119,8 +118,8 @@ def normalise_key(key: str) -> str:
 
 
 def _suggest(key: str) -> str:
-    close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else f" Known keys: {', '.join(KEYS)}."
+    close = did_you_mean(key, KEYS, cutoff=0.6)
+    return f" Did you mean '{close}'?" if close else f" Known keys: {', '.join(KEYS)}."
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -229,8 +228,8 @@ def _check(config: Config) -> None:
 
 
 def _closest(value: str, options) -> str:
-    close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    close = did_you_mean(value, options, cutoff=0.5)
+    return f" Did you mean '{close}'?" if close else ""
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

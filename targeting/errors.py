@@ -6,6 +6,10 @@ environment: the CLI prints its message without a traceback. Any other exception
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
 # Exit codes (documented in the README). Stable: scripts depend on them.
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -69,3 +73,27 @@ def format_rows(rows, limit: int = 5) -> str:
     if len(rows) > limit:
         shown += f" and {len(rows) - limit} more"
     return shown
+
+
+def did_you_mean(value: str, options: Iterable[Any], *, cutoff: float) -> str | None:
+    """The option someone most likely meant when they typed ``value``, or None.
+
+    Parameters
+    ----------
+    value : str
+        What was typed (a setting, column or value that does not exist).
+    options : iterable
+        What exists (compared as text).
+    cutoff : float
+        Least similarity (0 to 1, as in :func:`difflib.get_close_matches`) for a suggestion.
+
+    Returns
+    -------
+    str or None
+        An option equal to ``value`` but for letter case (the commonest slip) if there is one,
+        else the closest option at least ``cutoff`` similar, else None.
+    """
+    options = [str(option) for option in options]
+    same_but_case = [option for option in options if option.lower() == value.lower()]
+    close = same_but_case[:1] or difflib.get_close_matches(value, options, n=1, cutoff=cutoff)
+    return close[0] if close else None

@@ -10,6 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import targeting.data.expr as expr_module
+import targeting.data.expr_parser as parser_module
+import targeting.data.expr_tokens as tokens_module
+import targeting.data.query as query_module
 from targeting.errors import ConfigError
 from targeting.data.expr import SubgroupExpression, evaluate_subgroup, parse_subgroup
 
@@ -373,8 +376,9 @@ def test_numeric_column_names_and_non_string_labels():
     assert list(frame.query(expr.query).index) == [0, 1]
 
 
-def test_the_module_never_evaluates_code():
-    tree = ast.parse(inspect.getsource(expr_module))
+@pytest.mark.parametrize("module", [tokens_module, parser_module, expr_module, query_module])
+def test_the_modules_never_evaluate_code(module):
+    tree = ast.parse(inspect.getsource(module))
     builtins = {"eval", "exec", "compile", "__import__", "getattr"}
     methods = {"eval", "query", "literal_eval"}  # pandas.eval, DataFrame.query, ast.literal_eval
     for node in ast.walk(tree):

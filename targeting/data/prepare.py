@@ -6,32 +6,21 @@ copes with instead of refusing (missing covariate values, a constant column) bec
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from targeting.config import Budget, Config
-from targeting.errors import ConfigError, InputError, format_rows
+from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
+from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
+from targeting.errors import ConfigError, InputError, format_rows
 from targeting.model.findings import Code, Finding, Severity, finding
 
 TREATMENT_WORDS = {"treatment", "treated", "treat", "yes", "intervention", "true", "active", "drug"}
 CONTROL_WORDS = {"control", "untreated", "no", "placebo", "false", "comparison", "none"}
-MAX_LEVELS = 50
-
-
-@dataclass(frozen=True)
-class Covariate:
-    """One covariate as the models see it."""
-
-    name: str
-    kind: str  # "numeric" or "categorical"
-    levels: tuple[str, ...] = ()
-    n_missing: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,22 +60,6 @@ class Prepared:
         return float(self.budget.value)
 
 
-def _suggest_column(name: str, columns) -> str:
-    close = difflib.get_close_matches(name, list(columns), n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in columns}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f" Did you mean '{close[0]}'?" if close else f" Columns are: {', '.join(map(repr, list(columns)[:30]))}."
-
-
-def _require_column(frame: pd.DataFrame, name: str, setting: str) -> None:
-    if name not in frame.columns:
-        raise ConfigError(
-            f"Column '{name}' (setting '{setting}') is not in the data.{_suggest_column(name, frame.columns)}"
-        )
-
-
 def _guess_column(frame: pd.DataFrame, candidates: set[str], setting: str, what: str) -> str:
     found = [c for c in frame.columns if c.strip().lower() in candidates]
     if len(found) == 1:
@@ -95,29 +68,6 @@ def _guess_column(frame: pd.DataFrame, candidates: set[str], setting: str, what:
         f"No {what} column was named. Set it with --{setting.replace('_', '-')} COLUMN or a '{setting}' row in "
         f"the config sheet. Columns are: {', '.join(map(repr, list(frame.columns)[:30]))}."
     )
-
-
-def _numeric(series: pd.Series) -> pd.Series:
-    """Numbers as float; text that is not a number becomes NaN (callers report those rows)."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
-    return pd.to_numeric(series, errors="coerce").astype(float)
-
-
-def _is_numeric_column(series: pd.Series) -> bool:
-    if pd.api.types.is_bool_dtype(series):
-        return True
-    if pd.api.types.is_numeric_dtype(series):
-        return True
-    present = series.dropna()
-    if len(present) == 0:
-        return False
-    # Parse each distinct value once: text columns of a million rows hold a handful of labels.
-    return bool(pd.to_numeric(pd.Series(pd.unique(present)), errors="coerce").notna().all())
-
-
-def _rows_where(mask: np.ndarray) -> str:
-    return format_rows(np.nonzero(mask)[0] + 1)
 
 
 def _treatment(frame: pd.DataFrame, column: str, treated_value: str | None):
@@ -140,7 +90,7 @@ def _treatment(frame: pd.DataFrame, column: str, treated_value: str | None):
             f"{', '.join(map(repr, sorted(labels)[:8]))}. Recode it to two arms (e.g. 0/1) or choose another column."
         )
     text = present.astype(str).str.strip()
-    as_numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
+    labels_as_numbers = pd.to_numeric(pd.Series(labels), errors="coerce")
     if treated_value is not None:
         chosen = str(treated_value).strip()
         matches = [l for l in labels if l == chosen or _same_number(l, chosen) or l.lower() == chosen.lower()]
@@ -150,8 +100,8 @@ def _treatment(frame: pd.DataFrame, column: str, treated_value: str | None):
                 f"{', '.join(map(repr, sorted(labels)))}. Set --treated-value to one of them."
             )
         treated = matches[0]
-    elif as_numbers.notna().all() and set(as_numbers.tolist()) == {0.0, 1.0}:
-        treated = labels[list(as_numbers).index(1.0)]
+    elif labels_as_numbers.notna().all() and set(labels_as_numbers.tolist()) == {0.0, 1.0}:
+        treated = labels[list(labels_as_numbers).index(1.0)]
     else:
         lowered = [l.lower() for l in labels]
         is_treat = [l in TREATMENT_WORDS for l in lowered]
@@ -202,230 +152,150 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     InputError, ConfigError
         With the column, rows and a fix, for anything that cannot be used.
     """
-    findings: list[Finding] = []
-    outcome = config.outcome or _guess_column(frame, {"outcome", "y"}, "outcome", "outcome")
-    treatment = config.treatment or _guess_column(
-        frame, {"treatment", "treated", "treat", "arm"}, "treatment", "treatment"
-    )
-    _require_column(frame, outcome, "outcome")
-    _require_column(frame, treatment, "treatment")
-    if outcome == treatment:
-        raise ConfigError(f"Outcome and treatment are the same column '{outcome}'. Name two different columns.")
-    role_columns = {"outcome": outcome, "treatment": treatment}
-    for setting in ("id", "true_effect"):
-        name = getattr(config, setting)
-        if name is not None:
-            _require_column(frame, name, setting)
-            role_columns[setting] = name
-    cost_value = _cost_spec(frame, config)
-    if isinstance(cost_value, str):
-        role_columns["cost"] = cost_value
-    propensity_spec = _propensity_spec(frame, config)
-    if isinstance(propensity_spec, str):
-        role_columns["propensity"] = propensity_spec
-    for name in config.exclude:
-        _require_column(frame, name, "exclude")
-
-    # Outcome and treatment must be present; rows lacking either are set aside, loudly.
-    y_raw = frame[outcome]
-    y_all = _numeric(y_raw)
-    bad_text = y_raw.notna().to_numpy() & y_all.isna().to_numpy()
-    if bad_text.any():
-        examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
-        raise InputError(
-            f"Outcome column '{outcome}' must be numeric; found text {examples} in rows {_rows_where(bad_text)}. "
-            "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
-        )
-    if np.isinf(y_all.to_numpy()).any():
-        raise InputError(
-            f"Outcome column '{outcome}' has infinite values in rows {_rows_where(np.isinf(y_all.to_numpy()))}. "
-            "Replace them with real numbers or leave them empty."
-        )
-    if y_all.isna().all():
-        raise InputError(f"Outcome column '{outcome}' is empty in every row. Fill in the outcome or choose another column.")
-    t_all, treated_label, control_label = _treatment(frame, treatment, config.treated_value)
-    keep = y_all.notna().to_numpy() & (t_all >= 0)
-    if not keep.all():
-        dropped = ~keep
-        findings.append(finding(
-            Code.DROPPED_ROWS, Severity.WARNING,
-            f"{int(dropped.sum())} rows lack the outcome or the treatment and were left out "
-            f"(rows {_rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
-            "if these are drop-outs, effects may be biased.",
-            n=int(dropped.sum()),
-        ))
+    roles = _roles(frame, config)
+    y_all = _outcome(frame, roles.outcome)
+    t_all, treated_label, control_label = _treatment(frame, roles.treatment, config.treated_value)
+    keep, findings = _rows_to_keep(y_all, t_all)
     rows = np.nonzero(keep)[0] + 1
     data = frame.loc[keep].reset_index(drop=True)
     y = y_all.to_numpy()[keep]
     t = t_all[keep]
-    if np.nanstd(y) == 0:
-        raise InputError(
-            f"Outcome column '{outcome}' has the same value ({y[0]:g}) for everyone, so no effect can be seen. "
-            "Check that the right column is named as the outcome."
-        )
-    n_treated, n_control = int(t.sum()), int(len(t) - t.sum())
-    minimum_arm = max(10, 2 * config.folds)
-    if min(n_treated, n_control) < minimum_arm:
-        small = "treated" if n_treated < n_control else "untreated"
-        raise InputError(
-            f"Only {_people(min(n_treated, n_control))} {small} (column '{treatment}'); at least {minimum_arm} "
-            f"per arm are needed to estimate effects with {config.folds}-fold cross-fitting. Add data, or lower 'folds'."
-        )
-    outcome_binary = bool(set(np.unique(y)) <= {0.0, 1.0})
-    if config.estimator == "logistic_t" and not outcome_binary:
-        examples = ", ".join(f"{v:g}" for v in np.unique(y[(y != 0) & (y != 1)])[:3])
-        raise ConfigError(
-            f"Estimator 'logistic_t' needs a 0/1 outcome, but outcome column '{outcome}' also holds {examples}. "
-            "Choose another estimator with --estimator (auto, t, dr, ...), or name a 0/1 outcome column."
-        )
-
-    covariates, x_codes, x_dense, dense_names, cov_findings = _covariates(data, config, role_columns, rows)
+    outcome_binary = _check_outcome_and_arms(y, t, roles, config)
+    names = choose_covariates(data, config.covariates, roles.columns, config.exclude)
+    covariates, x_codes, x_dense, dense_names, cov_findings = encode_covariates(data, names, rows)
     findings.extend(cov_findings)
-    cost, cost_source = _cost(data, cost_value, rows)
-    propensity = _propensity(data, propensity_spec, rows)
-    true_effect = None
-    if config.true_effect is not None:
-        te = _numeric(data[config.true_effect]).to_numpy()
-        if np.isnan(te).any():
-            raise InputError(
-                f"True-effect column '{config.true_effect}' has missing or non-numeric values in rows "
-                f"{format_rows(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
-            )
-        true_effect = te
-    ids = data[config.id].astype(str).to_numpy() if config.id is not None else None
+    cost, cost_source = _cost(data, roles.cost, rows)
+    propensity = _propensity(data, roles.propensity, rows)
+    true_effect = _true_effect(data, config.true_effect, rows)
     budget = config.parsed_budget()
     _check_budget(budget, cost, len(y))
     for text in config.subgroup:
         # Checked here so that `targeting validate` finds a bad subgroup before a long report does.
         evaluate_subgroup(parse_subgroup(text, list(data.columns)), data)
     return Prepared(
-        frame=data, rows=rows, y=y.astype(float), t=t, outcome=outcome, treatment=treatment,
+        frame=data, rows=rows, y=y.astype(float), t=t, outcome=roles.outcome, treatment=roles.treatment,
         treated_label=treated_label, control_label=control_label, outcome_binary=outcome_binary,
         covariates=tuple(covariates), x_codes=x_codes, x_dense=x_dense, dense_names=tuple(dense_names),
-        cost=cost, cost_source=cost_source, propensity=propensity, true_effect=true_effect, ids=ids,
+        cost=cost, cost_source=cost_source, propensity=propensity, true_effect=true_effect,
+        ids=data[config.id].astype(str).to_numpy() if config.id is not None else None,
         budget=budget, sign=1.0 if config.direction == "higher-is-better" else -1.0,
         findings=tuple(findings),
     )
 
 
-def _covariates(data: pd.DataFrame, config: Config, roles: dict[str, str], rows: np.ndarray):
-    findings: list[Finding] = []
-    if config.covariates:
-        names = list(config.covariates)
-        for name in names:
-            _require_column(data, name, "covariates")
-            if name in roles.values():
-                role = [k for k, v in roles.items() if v == name][0]
-                raise ConfigError(f"Column '{name}' is the {role} and cannot also be a covariate. Remove it from 'covariates'.")
-    else:
-        names = [c for c in data.columns if c not in roles.values() and c not in config.exclude]
-    if not names:
-        raise ConfigError("No covariates are left to describe people. Name them with --covariates a,b,c.")
-    covariates: list[Covariate] = []
-    codes: list[np.ndarray] = []
-    dense: list[np.ndarray] = []
-    dense_names: list[str] = []
-    missing_notes: list[str] = []
-    for name in names:
-        series = data[name]
-        if pd.api.types.is_datetime64_any_dtype(series) or _looks_like_dates(series):
-            example = series.dropna().iloc[0] if series.notna().any() else ""
-            example = example.date().isoformat() if hasattr(example, "date") and callable(example.date) else str(example)
-            raise InputError(
-                f"Covariate '{name}' holds dates (e.g. '{example}'). Turn it into a number that matters (e.g. age "
-                f"in years or days since enrolment) in a new column, or leave it out with --exclude {name}."
-            )
-        n_missing = int(series.isna().sum())
-        if n_missing == len(series):
-            raise InputError(f"Covariate '{name}' is empty in every row. Leave it out with --exclude {name}.")
-        if _is_numeric_column(series):
-            values = _numeric(series).to_numpy()
-            if np.isinf(values).any():
-                raise InputError(
-                    f"Covariate '{name}' has infinite values in rows {format_rows(rows[np.isinf(values)])}. "
-                    "Replace them with real numbers or leave the cells empty."
-                )
-            present = values[~np.isnan(values)]
-            if np.unique(present).size <= 1:
-                findings.append(finding(
-                    Code.DROPPED_CONSTANT_COVARIATE, Severity.INFO,
-                    f"Covariate '{name}' has one value for everyone and was not used.", column=name,
-                ))
-                continue
-            covariates.append(Covariate(name, "numeric", (), n_missing))
-            codes.append(values)
-            filled = np.where(np.isnan(values), np.median(present), values)
-            dense.append(filled[:, None])
-            dense_names.append(name)
-            if n_missing:
-                dense.append(np.isnan(values).astype(float)[:, None])
-                dense_names.append(f"{name} missing")
-        else:
-            text = series.astype("string").str.strip()
-            levels = sorted(pd.unique(text.dropna()).tolist(), key=str)
-            if len(levels) <= 1:
-                findings.append(finding(
-                    Code.DROPPED_CONSTANT_COVARIATE, Severity.INFO,
-                    f"Covariate '{name}' has one value for everyone and was not used.", column=name,
-                ))
-                continue
-            if len(levels) == len(series) - n_missing and len(levels) > 20:
-                raise InputError(
-                    f"Covariate '{name}' has a different text value in every row, like an identifier. "
-                    f"Name it with --id {name}, or leave it out with --exclude {name}."
-                )
-            if len(levels) > MAX_LEVELS:
-                as_numbers = pd.to_numeric(text, errors="coerce")
-                stray = text.notna().to_numpy() & as_numbers.isna().to_numpy()
-                if as_numbers.notna().sum() >= 0.8 * (len(series) - n_missing):
-                    examples = ", ".join(repr(v) for v in pd.unique(text[stray])[:3])
-                    raise InputError(
-                        f"Covariate '{name}' holds numbers except for text {examples} in rows "
-                        f"{format_rows(rows[stray])}. Leave those cells empty if the value is unknown (missing "
-                        f"values are handled), or correct them; or leave the column out with --exclude {name}."
-                    )
-                raise InputError(
-                    f"Covariate '{name}' has {len(levels)} different text values (at most {MAX_LEVELS} are supported). "
-                    f"Group them into fewer categories in a new column, or leave it out with --exclude {name}."
-                )
-            code = pd.Categorical(text, categories=levels).codes.astype(float)
-            code[code < 0] = np.nan  # pandas codes a missing value as -1
-            covariates.append(Covariate(name, "categorical", tuple(str(l) for l in levels), n_missing))
-            codes.append(code)
-            for i, level in enumerate(levels[1:] if not n_missing else levels, start=0 if n_missing else 1):
-                dense.append((code == i).astype(float)[:, None])
-                dense_names.append(f"{name}={level}")
-        if n_missing:
-            missing_notes.append(f"{name} ({n_missing})")
-    if not covariates:
-        raise InputError("Every covariate is constant, so no differences between people can be studied. Add covariates.")
-    if missing_notes:
-        findings.append(finding(
-            Code.MISSING_COVARIATE_VALUES, Severity.INFO,
-            "Missing covariate values were kept and handled as missing by the models (not imputed from the "
-            f"outcome): {', '.join(missing_notes)}.",
-            columns=[c.name for c in covariates if c.n_missing],
-        ))
-    return covariates, np.column_stack(codes), np.hstack(dense), dense_names, findings
+@dataclass(frozen=True)
+class _Roles:
+    """The columns (or constants) the settings give a role."""
+
+    outcome: str
+    treatment: str
+    columns: dict[str, str]  # setting -> column, for every column with a role
+    cost: str | float | None
+    propensity: str | float | None
 
 
-_DATE_PATTERNS = (
-    re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"),
-    re.compile(r"\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?"),
-    re.compile(r"\d{1,2}[ -][A-Za-z]{3,9}\.?[ -]\d{2,4}"),
-    re.compile(r"[A-Za-z]{3,9}\.? \d{1,2},? \d{4}"),
-)
+def _roles(frame: pd.DataFrame, config: Config) -> _Roles:
+    """Name the outcome and treatment (guessed when not set) and check every named column exists."""
+    outcome = config.outcome or _guess_column(frame, {"outcome", "y"}, "outcome", "outcome")
+    treatment = config.treatment or _guess_column(
+        frame, {"treatment", "treated", "treat", "arm"}, "treatment", "treatment"
+    )
+    require_column(frame, outcome, "outcome")
+    require_column(frame, treatment, "treatment")
+    if outcome == treatment:
+        raise ConfigError(f"Outcome and treatment are the same column '{outcome}'. Name two different columns.")
+    columns = {"outcome": outcome, "treatment": treatment}
+    for setting in ("id", "true_effect"):
+        name = getattr(config, setting)
+        if name is not None:
+            require_column(frame, name, setting)
+            columns[setting] = name
+    cost = _cost_spec(frame, config)
+    if isinstance(cost, str):
+        columns["cost"] = cost
+    propensity = _propensity_spec(frame, config)
+    if isinstance(propensity, str):
+        columns["propensity"] = propensity
+    for name in config.exclude:
+        require_column(frame, name, "exclude")
+    return _Roles(outcome, treatment, columns, cost, propensity)
 
 
-def _looks_like_dates(series: pd.Series) -> bool:
-    """True when every non-empty text value of a column is written as a date."""
-    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return False
-    present = pd.unique(series.dropna().astype(str).str.strip())
-    present = [v for v in present[:500] if v]
-    if not present:
-        return False
-    return all(any(p.fullmatch(v) for p in _DATE_PATTERNS) for v in present)
+def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
+    """The outcome as numbers (NaN where missing); text, infinite or all-missing values are refused."""
+    y_raw = frame[outcome]
+    y_all = as_numbers(y_raw)
+    bad_text = y_raw.notna().to_numpy() & y_all.isna().to_numpy()
+    if bad_text.any():
+        examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
+        raise InputError(
+            f"Outcome column '{outcome}' must be numeric; found text {examples} in rows {rows_where(bad_text)}. "
+            "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
+        )
+    if np.isinf(y_all.to_numpy()).any():
+        raise InputError(
+            f"Outcome column '{outcome}' has infinite values in rows {rows_where(np.isinf(y_all.to_numpy()))}. "
+            "Replace them with real numbers or leave them empty."
+        )
+    if y_all.isna().all():
+        raise InputError(f"Outcome column '{outcome}' is empty in every row. Fill in the outcome or choose another column.")
+    return y_all
+
+
+def _rows_to_keep(y_all: pd.Series, t_all: np.ndarray) -> tuple[np.ndarray, list[Finding]]:
+    """Rows with both an outcome and a treatment; the others are set aside, loudly."""
+    keep = y_all.notna().to_numpy() & (t_all >= 0)
+    if keep.all():
+        return keep, []
+    dropped = ~keep
+    return keep, [finding(
+        Code.DROPPED_ROWS, Severity.WARNING,
+        f"{int(dropped.sum())} rows lack the outcome or the treatment and were left out "
+        f"(rows {rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
+        "if these are drop-outs, effects may be biased.",
+        n=int(dropped.sum()),
+    )]
+
+
+def _check_outcome_and_arms(y: np.ndarray, t: np.ndarray, roles: _Roles, config: Config) -> bool:
+    """Refuse a constant outcome, arms too small to cross-fit, or logistic_t on a non-0/1 outcome.
+
+    Returns whether the outcome is 0/1.
+    """
+    if np.nanstd(y) == 0:
+        raise InputError(
+            f"Outcome column '{roles.outcome}' has the same value ({y[0]:g}) for everyone, so no effect can be "
+            "seen. Check that the right column is named as the outcome."
+        )
+    n_treated, n_control = int(t.sum()), int(len(t) - t.sum())
+    minimum_arm = max(10, 2 * config.folds)
+    if min(n_treated, n_control) < minimum_arm:
+        small = "treated" if n_treated < n_control else "untreated"
+        raise InputError(
+            f"Only {_people(min(n_treated, n_control))} {small} (column '{roles.treatment}'); at least {minimum_arm} "
+            f"per arm are needed to estimate effects with {config.folds}-fold cross-fitting. Add data, or lower 'folds'."
+        )
+    outcome_binary = bool(set(np.unique(y)) <= {0.0, 1.0})
+    if config.estimator == "logistic_t" and not outcome_binary:
+        examples = ", ".join(f"{v:g}" for v in np.unique(y[(y != 0) & (y != 1)])[:3])
+        raise ConfigError(
+            f"Estimator 'logistic_t' needs a 0/1 outcome, but outcome column '{roles.outcome}' also holds {examples}. "
+            "Choose another estimator with --estimator (auto, t, dr, ...), or name a 0/1 outcome column."
+        )
+    return outcome_binary
+
+
+def _true_effect(data: pd.DataFrame, column: str | None, rows: np.ndarray) -> np.ndarray | None:
+    """The known effect of simulated data, complete in every kept row, or None."""
+    if column is None:
+        return None
+    te = as_numbers(data[column]).to_numpy()
+    if np.isnan(te).any():
+        raise InputError(
+            f"True-effect column '{column}' has missing or non-numeric values in rows "
+            f"{format_rows(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
+        )
+    return te
 
 
 def _cost_spec(frame: pd.DataFrame, config: Config):
@@ -439,7 +309,7 @@ def _cost_spec(frame: pd.DataFrame, config: Config):
         value = float(raw)
     except ValueError:
         raise ConfigError(
-            f"Cost '{raw}' is neither a column nor a number.{_suggest_column(raw, frame.columns)} "
+            f"Cost '{raw}' is neither a column nor a number.{suggest_column(raw, frame.columns)} "
             "Give a cost column or a constant cost per person (e.g. --cost 120)."
         ) from None
     if not math.isfinite(value) or value <= 0:
@@ -452,7 +322,7 @@ def _cost(data: pd.DataFrame, spec, rows: np.ndarray):
         return np.ones(len(data)), None
     if isinstance(spec, float):
         return np.full(len(data), spec), f"{spec:g} per person"
-    values = _numeric(data[spec]).to_numpy()
+    values = as_numbers(data[spec]).to_numpy()
     if np.isnan(values).any():
         raise InputError(
             f"Cost column '{spec}' is missing or not a number in rows {format_rows(rows[np.isnan(values)])}. "
@@ -476,7 +346,7 @@ def _propensity_spec(frame: pd.DataFrame, config: Config):
         value = float(raw)
     except ValueError:
         raise ConfigError(
-            f"Propensity '{raw}' is neither a column nor a number.{_suggest_column(raw, frame.columns)} "
+            f"Propensity '{raw}' is neither a column nor a number.{suggest_column(raw, frame.columns)} "
             "Give the known probability of treatment (e.g. --propensity 0.5 for a 1:1 trial) or a column of them."
         ) from None
     if not 0 < value < 1:
@@ -489,7 +359,7 @@ def _propensity(data: pd.DataFrame, spec, rows: np.ndarray):
         return None
     if isinstance(spec, float):
         return np.full(len(data), spec)
-    values = _numeric(data[spec]).to_numpy()
+    values = as_numbers(data[spec]).to_numpy()
     bad = np.isnan(values) | (values <= 0) | (values >= 1)
     if bad.any():
         raise InputError(

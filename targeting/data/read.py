@@ -10,10 +10,7 @@ import csv
 import hashlib
 import io
 import math
-import posixpath
-import re
 import zipfile
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from targeting.config import config_sheet_to_dict
+from targeting.data.xlsx_parts import cell_ref, column_letter, unsaved_formulas_and_errors
 from targeting.errors import InputError
 
 SUPPORTED = (".xlsx", ".csv", ".parquet")
@@ -107,32 +105,6 @@ def _is_binary(sample: bytes) -> bool:
         return True
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13)) + sample.count(127)
     return control > 0.01 * len(sample)
-
-
-def _column_letter(index: int) -> str:
-    """0-based column index to a spreadsheet letter: 0 -> A, 27 -> AB."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def _cell_ref(row: int, col: int) -> str:
-    """0-based (row, column) to an A1 reference."""
-    return f"{_column_letter(col)}{row + 1}"
-
-
-def _ref_to_index(ref: str) -> tuple[int, int]:
-    """An A1 reference to 0-based (row, column)."""
-    match = re.fullmatch(r"\$?([A-Za-z]+)\$?(\d+)", ref)
-    if not match:
-        raise ValueError(ref)
-    col = 0
-    for ch in match.group(1).upper():
-        col = col * 26 + ord(ch) - 64
-    return int(match.group(2)) - 1, col - 1
 
 
 def _read_workbook(path: Path):
@@ -263,74 +235,9 @@ def _fill_merged(frame: pd.DataFrame, merged, header_row: int) -> pd.DataFrame:
     return frame
 
 
-def _sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
-    """The zip member holding a worksheet's XML, found through the workbook's relationships."""
-    book = ET.fromstring(archive.read("xl/workbook.xml"))
-    rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target") for r in rels if r.get("Id")}
-    for element in book.iter():
-        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet_name:
-            rid = next((v for k, v in element.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
-            target = targets.get(rid)
-            if not target:
-                return None
-            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-    return None
-
-
-def _unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, int, str, str]]:
-    """Cells of a sheet that hold a formula with no saved result, or an Excel error value.
-
-    Returns ``(row, column, kind, text)`` with 0-based positions, ``kind`` 'formula' or 'error'.
-    Any surprise in the file's structure returns no cells: this is an extra check, never a
-    reason to fail a file that reads.
-    """
-    found: list[tuple[int, int, str, str]] = []
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = _sheet_part(archive, sheet_name)
-            if part is None:
-                return []
-            data = archive.read(part)
-        if not re.search(rb"<(?:\w+:)?f[\s>/]", data) and not re.search(rb'\st="e"', data):
-            return []
-        row, col = -1, -1
-        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
-            tag = element.tag.rsplit("}", 1)[-1]
-            if event == "start":
-                if tag == "row":
-                    r = element.get("r")
-                    row, col = (int(r) - 1 if r else row + 1), -1
-                continue
-            if tag == "c":
-                ref = element.get("r")
-                if ref:
-                    row, col = _ref_to_index(ref)
-                else:
-                    col += 1
-                formula = value = None
-                for child in element:
-                    child_tag = child.tag.rsplit("}", 1)[-1]
-                    if child_tag == "f":
-                        formula = child
-                    elif child_tag == "v":
-                        value = child
-                kind = element.get("t")
-                if kind == "e":
-                    found.append((row, col, "error", (value.text if value is not None else None) or "#ERROR"))
-                elif formula is not None and (value is None or not value.text) and kind not in ("str", "inlineStr"):
-                    found.append((row, col, "formula", ""))
-                element.clear()
-            elif tag == "row":
-                element.clear()
-    except Exception:
-        return []
-    return found
-
-
 def _refuse_unsaved_formulas_and_errors(path: Path, sheet_name: str, header_row: int, raw_header: list[str],
                                         where: str) -> None:
-    cells = [c for c in _unsaved_formulas_and_errors(path, sheet_name) if c[0] >= header_row]
+    cells = [c for c in unsaved_formulas_and_errors(path, sheet_name) if c[0] >= header_row]
     if not cells:
         return
 
@@ -341,8 +248,8 @@ def _refuse_unsaved_formulas_and_errors(path: Path, sheet_name: str, header_row:
         parts = []
         for col, members in list(groups.items())[:3]:
             name = raw_header[col] if col < len(raw_header) and raw_header[col] else None
-            label = f"column '{name}'" if name else f"column {_column_letter(col)}"
-            shown = ", ".join(_cell_ref(r, col) for r, _ in members[:5])
+            label = f"column '{name}'" if name else f"column {column_letter(col)}"
+            shown = ", ".join(cell_ref(r, col) for r, _ in members[:5])
             if len(members) > 5:
                 shown += f" and {len(members) - 5} more"
             codes = sorted({t for _, t in members if t})
@@ -435,7 +342,7 @@ def _check_header(frame: pd.DataFrame, where: str, *, raw_header: list[str] | No
         columns = ["" if c.startswith("Unnamed:") else c for c in columns]
 
     def place(i: int) -> str:
-        return f"cell {_cell_ref(header_row, i)}" if header_row is not None else f"column {i + 1}"
+        return f"cell {cell_ref(header_row, i)}" if header_row is not None else f"column {i + 1}"
 
     unnamed = [i for i, c in enumerate(columns) if not c]
     with_data = [i for i in unnamed if frame.iloc[:, i].notna().any()]
@@ -445,7 +352,7 @@ def _check_header(frame: pd.DataFrame, where: str, *, raw_header: list[str] | No
                     if any(c0 <= i <= c1 for i in with_data)]
         if covering:
             (r0, c0), (r1, c1) = covering[0]
-            merged_note = (f" Header cells {_cell_ref(r0, c0)}:{_cell_ref(r1, c1)} are merged, so only the first "
+            merged_note = (f" Header cells {cell_ref(r0, c0)}:{cell_ref(r1, c1)} are merged, so only the first "
                            "column under them has a name; unmerge them and type a name in each.")
         shown = ", ".join(place(i) for i in with_data[:5]) + (f" and {len(with_data) - 5} more" if len(with_data) > 5 else "")
         raise InputError(

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from targeting.data import query as q
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.model.report import Subgroup
 from targeting.estimate.nuisance import Nuisances
@@ -40,10 +41,10 @@ def covariate_groups(prepared: Prepared) -> list[tuple[str, str, np.ndarray]]:
     groups = []
     for j, cov in enumerate(prepared.covariates):
         x = prepared.x_codes[:, j]
-        col = "`" + cov.name.replace("`", "") + "`"
+        col = q.column(cov.name)
         if cov.kind == "categorical":
             for k, level in enumerate(cov.levels):
-                groups.append((f"{cov.name} is {level}", f"{col} == {level!r}", x == k))
+                groups.append((f"{cov.name} is {level}", q.compare(col, "==", level), x == k))
             continue
         present = x[~np.isnan(x)]
         cuts = np.unique(np.quantile(present, [1 / 3, 2 / 3], method="lower"))
@@ -52,13 +53,15 @@ def covariate_groups(prepared: Prepared) -> list[tuple[str, str, np.ndarray]]:
             continue
         edges = [None, *cuts.tolist(), None]
         for low, high in zip(edges[:-1], edges[1:]):
+            at_least = None if low is None else q.compare(col, ">=", low)
+            below = None if high is None else q.compare(col, "<", high)
             if low is None:
-                groups.append((f"{cov.name} under {_number(high)}", f"{col} < {high!r}", x < high))
+                groups.append((f"{cov.name} under {_number(high)}", below, x < high))
             elif high is None:
-                groups.append((f"{cov.name} {_number(low)} or over", f"{col} >= {low!r}", x >= low))
+                groups.append((f"{cov.name} {_number(low)} or over", at_least, x >= low))
             else:
                 groups.append((f"{cov.name} {_number(low)} to under {_number(high)}",
-                               f"{col} >= {low!r} and {col} < {high!r}", (x >= low) & (x < high)))
+                               q.all_of([at_least, below]), (x >= low) & (x < high)))
     return groups
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from targeting.data.prepare import Covariate
+from targeting.data import query as q
+from targeting.data.covariates import Covariate
 
 MISSING = "(missing)"
 
@@ -105,12 +106,13 @@ def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: in
     return bins, np.array([max(1, s.n_bins) for s in specs]), specs
 
 
+def _tidy(value: float) -> int | float:
+    """A threshold as rules show it: whole numbers without ``.0`` (the value is unchanged)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "") + "`"
+    return q.literal(_tidy(value))
 
 
 @dataclass
@@ -152,25 +154,25 @@ class Constraint:
     def render(self, column_has_missing: bool) -> tuple[str, str]:
         """Plain words and a pandas ``query`` for this covariate's condition."""
         name = self.spec.covariate.name
-        col = _quote(name)
+        col = q.column(name)
         if self.spec.covariate.kind == "categorical":
             chosen = [l for l in self.spec.covariate.levels if l in self.levels]
             with_missing = MISSING in self.levels and column_has_missing
             words = " or ".join(chosen + (["missing"] if with_missing else []))
-            query = f"{col} in [{', '.join(repr(l) for l in chosen)}]" if chosen else ""
+            query = q.membership(col, "in", chosen) if chosen else ""
             if with_missing:
-                query = f"({query} or {col} != {col})" if query else f"{col} != {col}"
+                query = q.any_of([query, q.is_missing(col)]) if query else q.is_missing(col)
             return f"{name} is {words}", query
         if self.only_missing:
-            return f"{name} is missing", f"{col} != {col}"
-        if self.low is not None and self.high is not None:
-            return (f"{name} from {_number(self.low)} to under {_number(self.high)}",
-                    f"{col} >= {_number(self.low)} and {col} < {_number(self.high)}")
-        if self.high is not None:
-            return f"{name} under {_number(self.high)}", f"{col} < {_number(self.high)}"
-        if self.low is not None:
+            return f"{name} is missing", q.is_missing(col)
+        low = None if self.low is None else q.compare(col, ">=", _tidy(self.low))
+        high = None if self.high is None else q.compare(col, "<", _tidy(self.high))
+        if low and high:
+            return f"{name} from {_number(self.low)} to under {_number(self.high)}", q.all_of([low, high])
+        if high:
+            return f"{name} under {_number(self.high)}", high
+        if low:
             if self.missing_ok and column_has_missing:
-                return (f"{name} {_number(self.low)} or over (or missing)",
-                        f"({col} >= {_number(self.low)} or {col} != {col})")
-            return f"{name} {_number(self.low)} or over", f"{col} >= {_number(self.low)}"
-        return f"{name} is recorded", f"{col} == {col}"
+                return f"{name} {_number(self.low)} or over (or missing)", q.any_of([low, q.is_missing(col)])
+            return f"{name} {_number(self.low)} or over", low
+        return f"{name} is recorded", q.is_recorded(col)

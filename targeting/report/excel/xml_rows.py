@@ -12,16 +12,16 @@ workbook's styles, e.g. through openpyxl's ``cell.style_id``.
 
 from __future__ import annotations
 
-import posixpath
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import IO, Iterable, Sequence
-from xml.etree import ElementTree
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from targeting.data.xlsx_parts import sheet_part
 
 __all__ = ["MAX_CELL_TEXT", "float_text", "int_text", "number_cells", "text_cells", "rows_xml", "insert_rows"]
 
@@ -37,9 +37,6 @@ _ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
 _EDGE_SPACE = r"^[ \t\n\r]|[ \t\n\r]$"
 # CR is written as a reference: a literal one would be read back as LF.
 _ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
-_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def float_text(values: np.ndarray) -> pa.Array:
@@ -194,7 +191,9 @@ def insert_rows(src: str | Path | IO[bytes], dest: str | Path, sheet: str, block
     """
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout, \
             tempfile.TemporaryDirectory(prefix="xlsx_stream.") as tmp:
-        part = _sheet_part(zin, sheet)
+        part = sheet_part(zin, sheet)
+        if part is None:
+            raise KeyError(f"no sheet titled {sheet!r}")
         for info in zin.infolist():
             data = zin.read(info)
             if info.filename != part:
@@ -217,14 +216,3 @@ def _join(*parts: str | pa.Array) -> pa.Array:
     """Element-wise concatenation of string arrays and constants (null if any part is null)."""
     args = [pa.scalar(p, _STR) if isinstance(p, str) else p for p in parts]
     return pc.binary_join_element_wise(*args, pa.scalar("", _STR))
-
-
-def _sheet_part(z: zipfile.ZipFile, title: str) -> str:
-    """Name of the zip entry holding the worksheet titled ``title``, from the workbook's relationships."""
-    book = ElementTree.fromstring(z.read("xl/workbook.xml"))
-    rel_id = next((s.get(f"{_REL_NS}id") for s in book.iter(f"{_MAIN_NS}sheet") if s.get("name") == title), None)
-    if rel_id is None:
-        raise KeyError(f"no sheet titled {title!r}")
-    rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-    target = next(r.get("Target") for r in rels.iter(f"{_PKG_REL_NS}Relationship") if r.get("Id") == rel_id)
-    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))

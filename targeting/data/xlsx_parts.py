@@ -1,0 +1,104 @@
+"""The parts of an .xlsx file (a zip of XML parts): which part holds a sheet, and what its cells hold.
+
+pandas reads the values; this reads what pandas cannot report, such as formulas whose results
+were never saved, and is shared with the Excel writer, which splices rows into a sheet's part.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+def column_letter(index: int) -> str:
+    """0-based column index to a spreadsheet letter: 0 -> A, 27 -> AB."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def cell_ref(row: int, col: int) -> str:
+    """0-based (row, column) to an A1 reference."""
+    return f"{column_letter(col)}{row + 1}"
+
+
+def ref_to_index(ref: str) -> tuple[int, int]:
+    """An A1 reference to 0-based (row, column)."""
+    match = re.fullmatch(r"\$?([A-Za-z]+)\$?(\d+)", ref)
+    if not match:
+        raise ValueError(ref)
+    col = 0
+    for ch in match.group(1).upper():
+        col = col * 26 + ord(ch) - 64
+    return int(match.group(2)) - 1, col - 1
+
+
+def sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+    """The zip member holding a worksheet's XML, found through the workbook's relationships."""
+    book = ET.fromstring(archive.read("xl/workbook.xml"))
+    rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels if r.get("Id")}
+    for element in book.iter():
+        if element.tag.rsplit("}", 1)[-1] == "sheet" and element.get("name") == sheet_name:
+            rid = next((v for k, v in element.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+            target = targets.get(rid)
+            if not target:
+                return None
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+    return None
+
+
+def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, int, str, str]]:
+    """Cells of a sheet that hold a formula with no saved result, or an Excel error value.
+
+    Returns ``(row, column, kind, text)`` with 0-based positions, ``kind`` 'formula' or 'error'.
+    Any surprise in the file's structure returns no cells: this is an extra check, never a
+    reason to fail a file that reads.
+    """
+    found: list[tuple[int, int, str, str]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            part = sheet_part(archive, sheet_name)
+            if part is None:
+                return []
+            data = archive.read(part)
+        if not re.search(rb"<(?:\w+:)?f[\s>/]", data) and not re.search(rb'\st="e"', data):
+            return []
+        row, col = -1, -1
+        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if event == "start":
+                if tag == "row":
+                    r = element.get("r")
+                    row, col = (int(r) - 1 if r else row + 1), -1
+                continue
+            if tag == "c":
+                ref = element.get("r")
+                if ref:
+                    row, col = ref_to_index(ref)
+                else:
+                    col += 1
+                formula = value = None
+                for child in element:
+                    child_tag = child.tag.rsplit("}", 1)[-1]
+                    if child_tag == "f":
+                        formula = child
+                    elif child_tag == "v":
+                        value = child
+                kind = element.get("t")
+                if kind == "e":
+                    found.append((row, col, "error", (value.text if value is not None else None) or "#ERROR"))
+                elif formula is not None and (value is None or not value.text) and kind not in ("str", "inlineStr"):
+                    found.append((row, col, "formula", ""))
+                element.clear()
+            elif tag == "row":
+                element.clear()
+    except Exception:
+        return []
+    return found

@@ -1,0 +1,78 @@
+"""The parts of an .xlsx zip: cell references, the part holding a sheet, and unsaved formulas or errors."""
+
+import zipfile
+
+import pytest
+
+from targeting.data.xlsx_parts import cell_ref, column_letter, ref_to_index, sheet_part, unsaved_formulas_and_errors
+
+WORKBOOK = """<?xml version="1.0" encoding="UTF-8"?>
+<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+  xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>
+  <sheet name="config" sheetId="1" r:id="rId1"/>
+  <sheet name="data &amp; more" sheetId="2" r:id="rId2"/>
+  <sheet name="absolute" sheetId="3" r:id="rId3"/>
+  <sheet name="dangling" sheetId="4" r:id="rId9"/>
+</sheets></workbook>"""
+RELS = """<?xml version="1.0" encoding="UTF-8"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
+  <Relationship Id="rId1" Type="worksheet" Target="worksheets/sheet1.xml"/>
+  <Relationship Id="rId2" Type="worksheet" Target="worksheets/../worksheets/sheet2.xml"/>
+  <Relationship Id="rId3" Type="worksheet" Target="/xl/worksheets/other.xml"/>
+</Relationships>"""
+SHEET = """<?xml version="1.0" encoding="UTF-8"?>
+<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>
+  <row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c><c r="B1" t="inlineStr"><is><t>y</t></is></c></row>
+  <row r="2"><c r="A2"><v>1</v></c><c r="B2"><f>A2*2</f></c></row>
+  <row r="3"><c r="A3" t="e"><v>#DIV/0!</v></c><c r="B3"><f>A3</f><v>4</v></c></row>
+  <row><c><v>5</v></c><c t="e"><v>#N/A</v></c><c t="str"><f>"a"</f></c></row>
+</sheetData></worksheet>"""
+
+
+@pytest.fixture
+def workbook(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xl/workbook.xml", WORKBOOK)
+        archive.writestr("xl/_rels/workbook.xml.rels", RELS)
+        archive.writestr("xl/worksheets/sheet1.xml", SHEET.replace("<f>A2*2</f>", "<v>2</v>"))
+        archive.writestr("xl/worksheets/sheet2.xml", SHEET)
+    return path
+
+
+@pytest.mark.parametrize("index, letters", [(0, "A"), (25, "Z"), (26, "AA"), (27, "AB"), (701, "ZZ"), (702, "AAA")])
+def test_column_letters(index, letters):
+    assert column_letter(index) == letters
+    assert ref_to_index(f"{letters}7") == (6, index)
+
+
+def test_cell_references_both_ways():
+    assert cell_ref(0, 0) == "A1"
+    assert cell_ref(9, 27) == "AB10"
+    assert ref_to_index("$C$4") == (3, 2)
+    assert all(ref_to_index(cell_ref(r, c)) == (r, c) for r in range(0, 300, 7) for c in range(0, 800, 13))
+    with pytest.raises(ValueError):
+        ref_to_index("A0B")
+
+
+def test_sheet_part_follows_the_relationships(workbook):
+    with zipfile.ZipFile(workbook) as archive:
+        assert sheet_part(archive, "config") == "xl/worksheets/sheet1.xml"
+        assert sheet_part(archive, "data & more") == "xl/worksheets/sheet2.xml"
+        assert sheet_part(archive, "absolute") == "xl/worksheets/other.xml"
+        assert sheet_part(archive, "dangling") is None
+        assert sheet_part(archive, "missing") is None
+
+
+def test_unsaved_formulas_and_error_values_with_their_cells(workbook):
+    assert unsaved_formulas_and_errors(workbook, "data & more") == [
+        (1, 1, "formula", ""),        # B2: a formula with no saved value
+        (2, 0, "error", "#DIV/0!"),   # A3
+        (3, 1, "error", "#N/A"),      # B4, a cell without a reference after A4
+    ]
+    assert unsaved_formulas_and_errors(workbook, "config") == [(2, 0, "error", "#DIV/0!"), (3, 1, "error", "#N/A")]
+
+
+def test_a_sheet_that_cannot_be_found_has_no_such_cells(workbook):
+    assert unsaved_formulas_and_errors(workbook, "absolute") == []
+    assert unsaved_formulas_and_errors(workbook, "missing") == []
