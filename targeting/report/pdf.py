@@ -22,8 +22,7 @@ import jinja2
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from targeting.format import (DASH, fmt_ci, fmt_effect, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct,
-                              fmt_value, p_text)
+from targeting.format import fmt_ci, fmt_effect, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct, fmt_value, p_text
 from targeting.report import charts
 
 __all__ = [
@@ -70,7 +69,7 @@ def make_environment() -> jinja2.Environment:
     )
     env.filters.update(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num,
                        fmt_p=fmt_p, fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
-    env.globals.update(fmt_ci=fmt_ci, DASH=DASH)
+    env.globals.update(fmt_ci=fmt_ci)
     return env
 
 
