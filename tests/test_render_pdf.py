@@ -11,10 +11,10 @@ import json
 import re
 from pathlib import Path
 
+import jinja2
 import pytest
 from pypdf import PdfReader
 
-from targeting.format import fmt_effect, fmt_num, fmt_pct
 from targeting.report.pdf import TemplateOnlyFetcher, render_brief, render_html
 
 DATA = Path(__file__).parent / "data"
@@ -92,19 +92,42 @@ def test_running_header_and_page_numbers(rendered, report):
     assert f"page {pages} of {pages}" in text
 
 
-def test_headline_numbers_appear_as_formatted(rendered, report):
+#: The headline table of the test report, written out by hand: policy, share treated, mean outcome
+#: (interval), and the targeted rule's advantage per person and per 1,000 people (intervals).
+HEADLINE_ROWS = [
+    ("Targeted (policy tree)", "42%", "0.0561 (0.0419 to 0.0703)", "(the rule itself)"),
+    ("Treat everyone", "100%", "0.0733 (0.0570 to 0.0895)", "+0.0172 (+0.000164 to +0.0341)",
+     "+17.2 (+0.164 to +34.1)"),
+    ("Random selection, same budget", "42%", "0.0633 (0.0525 to 0.0740)",
+     "+0.00717 (-0.00352 to +0.0179)", "+7.17 (-3.52 to +17.9)"),
+    ("Treat no one", "0%", "0.0561 (0.0416 to 0.0705)", "-0.000005 (-0.0137 to +0.0137)",
+     "-0.00504 (-13.7 to +13.7)"),
+    ("Best ranking by estimated effect, same budget (reference)", "44%", "0.0443 (0.0316 to 0.0570)",
+     "-0.0118 (-0.0243 to +0.000699)", "-11.8 (-24.3 to +0.699)"),
+]
+
+
+def _table_rows(html: str, table_class: str) -> list[tuple[str, ...]]:
+    """The body rows of the first table of ``table_class`` as tuples of cell texts."""
+    table = re.search(rf'<table class="{table_class}[^"]*">(.*?)</table>', html, re.S).group(1)
+    body = table[table.index("<tbody>"):]
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows.append(tuple(" ".join(re.sub(r"<[^>]+>", " ", c).split()) for c in cells))
+    return rows
+
+
+def test_headline_table_shows_the_written_out_numbers(report):
+    assert _table_rows(render_html(report), "headline") == HEADLINE_ROWS
+
+
+def test_headline_numbers_reach_the_pdf(rendered):
     flat = _flat(rendered[0])
-    for key in ["targeted", "treat_all", "random_at_budget", "treat_none"]:
-        value = report["values"][key]
-        assert _flat(value["label"]) in flat
-        for number in (value["mean_outcome"], value["ci_low"], value["ci_high"]):
-            assert fmt_num(number) in flat, (key, number)
-        assert fmt_pct(value["treated_share"], 0) in flat
-    for key in ["treat_all", "random_at_budget", "treat_none"]:
-        comp = report["comparisons"][key]
-        for number in (comp["difference"], comp["ci_low"], comp["ci_high"], comp["per_1000"],
-                       comp["per_1000_low"], comp["per_1000_high"]):
-            assert fmt_effect(number) in flat, (key, number)
+    for row in HEADLINE_ROWS:
+        for cell in row:
+            for piece in re.split(r" (?=\()", cell):  # a number and its interval are on two lines
+                assert _flat(piece) in flat, piece
 
 
 def test_summary_provenance_and_truth(rendered, report):
@@ -129,7 +152,7 @@ def test_harm_box_lists_harmed_groups(harmed_report):
     first_page = text.split("page 1 of")[0]
     assert "1 group harmed by the treatment" in first_page
     assert "anticoagulant users over 70" in first_page
-    assert fmt_effect(0.081) in first_page and fmt_effect(0.031) in first_page
+    assert "+0.0810" in first_page and "+0.0310 to +0.131" in first_page
     tested = harmed_report["harm_summary"]["groups_tested"]
     assert f"No group was found to be harmed ({tested} groups tested)" not in first_page
     assert f"(out of {tested} groups tested)" in first_page
@@ -183,3 +206,34 @@ def test_higher_is_better_and_no_split_tree(report):
     text, pages = _text(render_brief(r))
     assert 3 <= pages <= 10
     assert "higher is better" in text
+
+
+@pytest.mark.parametrize("path", [
+    ("data", "direction"), ("data", "treated_label"), ("data", "covariates", 0, "levels"),
+    ("values", "ranking"), ("values", "targeted", "treated_share"), ("comparisons", "treat_all"),
+    ("config", "harm_threshold"), ("harm_summary", "family_labels"), ("budget_curve", 0, "tree_gain"),
+    ("policy", "tree", "left_if"), ("policy", "tree", "left", "left", "n"), ("subgroups", 0, "flag"),
+    ("subgroups", 0, "exploratory"), ("risk_strata",), ("diagnostics", "overlap", "bounds"),
+    ("diagnostics", "cate_summary", "edges"), ("diagnostics", "balance", 0, "imbalanced"),
+    ("diagnostics", "truth"), ("provenance", "data_sheet"),
+])
+def test_a_missing_required_key_fails_loudly(report, path):
+    """Keys the report always has are read strictly: without one the brief is not rendered blank."""
+    r = copy.deepcopy(report)
+    parent = r
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    with pytest.raises((KeyError, jinja2.UndefinedError)):
+        render_html(r)
+
+
+def test_balance_marks_the_rows_the_report_calls_imbalanced(report):
+    """The template shows the report's verdict and does not judge the difference itself."""
+    r = copy.deepcopy(report)
+    first, second = r["diagnostics"]["balance"][:2]
+    first.update(smd=0.5, imbalanced=False)
+    second.update(smd=0.01, imbalanced=True)
+    html = render_html(r)
+    marked = re.findall(r'<td class="num warn">([^<]*)</td>', html)
+    assert marked == ["+0.010"]

@@ -1,7 +1,7 @@
 """Render the PDF brief from the report model (the plain dict of ``report.json``).
 
 One Jinja2 environment (autoescape, ``StrictUndefined``) renders ``templates/brief.html`` and its
-partials; the charts come from :mod:`targeting.charts` as SVG and are embedded as ``data:`` URIs;
+partials; the charts come from :mod:`targeting.report.charts` as SVG and are embedded as ``data:`` URIs;
 WeasyPrint turns the HTML into PDF. Nothing here computes a statistic: every number shown is read
 from the report. WeasyPrint may fetch nothing but ``data:`` URIs and files inside the templates
 folder (:class:`TemplateOnlyFetcher`), so text from the input can never pull in a local file or a
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import importlib.resources
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ import jinja2
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from targeting.format import (DASH, fmt_ci, fmt_effect, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct,
-                              fmt_value, p_text)
+from targeting.format import fmt_ci, fmt_effect, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct, fmt_value, p_text
 from targeting.report import charts
 
 __all__ = [
@@ -71,7 +69,7 @@ def make_environment() -> jinja2.Environment:
     )
     env.filters.update(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num,
                        fmt_p=fmt_p, fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
-    env.globals.update(fmt_ci=fmt_ci, DASH=DASH)
+    env.globals.update(fmt_ci=fmt_ci)
     return env
 
 
@@ -116,9 +114,7 @@ class TemplateOnlyFetcher(URLFetcher):
         return super().fetch(url, headers)
 
 
-def _svg_uri(svg: str | None) -> str | None:
-    if not svg:
-        return None
+def _svg_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
@@ -127,25 +123,24 @@ def _svg_uri(svg: str | None) -> str | None:
 # ----------------------------------------------------------------------------------------------
 
 def _charts(report: Mapping[str, Any]) -> dict[str, str | None]:
+    """Every chart of the brief as a ``data:`` URI; the forest plot is ``None`` without subgroups."""
     data = report["data"]
     diag = report["diagnostics"]
-    direction = data.get("direction", "higher-is-better")
-    outcome = data.get("outcome", "outcome")
-    targeted = report["values"].get("targeted") or {}
+    direction = data["direction"]
+    outcome = data["outcome"]
+    forest = charts.subgroup_forest_svg(report["subgroups"], direction=direction, outcome=outcome,
+                                        family_labels=report["harm_summary"]["family_labels"],
+                                        harm_threshold=report["config"]["harm_threshold"])
     return {
-        "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"], outcome=outcome)),
-        "curve": _svg_uri(charts.budget_curve_svg(report.get("budget_curve") or [],
-                                                  chosen_share=targeted.get("treated_share"),
+        "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"])),
+        "curve": _svg_uri(charts.budget_curve_svg(report["budget_curve"],
+                                                  chosen_share=report["values"]["targeted"]["treated_share"],
                                                   gain_label="Gain per person")),
-        "effects": _svg_uri(charts.effect_distribution_svg(diag.get("cate_summary") or {},
-                                                           direction=direction, outcome=outcome)),
-        "forest": _svg_uri(charts.subgroup_forest_svg(
-            report.get("subgroups") or [], direction=direction, outcome=outcome,
-            family_labels=(report.get("harm_summary") or {}).get("family_labels"),
-            harm_threshold=(report.get("config") or {}).get("harm_threshold") or 0.0)),
-        "overlap": _svg_uri(charts.overlap_svg(diag.get("overlap") or {},
-                                               treated_label=str(data.get("treated_label", "treated")),
-                                               control_label=str(data.get("control_label", "control")))),
+        "effects": _svg_uri(charts.effect_distribution_svg(diag["cate_summary"], direction=direction,
+                                                           outcome=outcome)),
+        "forest": _svg_uri(forest) if forest is not None else None,
+        "overlap": _svg_uri(charts.overlap_svg(diag["overlap"], treated_label=data["treated_label"],
+                                               control_label=data["control_label"])),
     }
 
 
@@ -193,7 +188,7 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     """
     fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
     html = render_html(report)
-    css = _load_template("brief.css") or ""
+    css = _load_template("brief.css")
     root = _templates_dir()
     base_url = root.as_uri() + "/" if root is not None else None
     document = HTML(string=html, base_url=base_url, url_fetcher=fetcher)

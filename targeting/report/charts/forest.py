@@ -1,0 +1,116 @@
+"""The subgroup forest plot: effects with 95% intervals, grouped by family, harm flags marked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.lines import Line2D
+
+from targeting.report.charts.sides import harm_side, label_harm_side
+from targeting.report.charts.style import (FONT, FULL_WIDTH, GREEN, GREY, INK, LIGHT, ORANGE, RED, is_finite,
+                                           literal, new_figure, render_svg, shorten, style_axes, styled)
+
+#: Marker per harm flag (every flag a subgroup can carry), so flags differ in grey print too.
+FLAG_STYLE = {
+    "harmed": dict(marker="D", color=RED, mfc=RED, ms=6.0, label="harmed (adjusted test)"),
+    "possibly_harmed": dict(marker="v", color=ORANGE, mfc="white", ms=5.5,
+                            label="possibly harmed (not significant)"),
+    "benefits": dict(marker="s", color=GREEN, mfc=GREEN, ms=4.8, label="benefits"),
+    "no_clear_effect": dict(marker="o", color=GREY, mfc="white", ms=4.8, label="no clear effect"),
+}
+ROW_HEIGHT = 0.19
+
+
+def _rows(subgroups: Sequence[Mapping[str, Any]],
+          family_labels: Mapping[str, str]) -> list[tuple[str, Any]]:
+    """``("head", family heading)`` then ``("row", subgroup)`` per family, in order of appearance."""
+    rows: list[tuple[str, Any]] = []
+    for family in dict.fromkeys(s["family"] for s in subgroups):
+        rows.append(("head", family_labels[family]))
+        rows.extend(("row", s) for s in subgroups if s["family"] == family)
+    return rows
+
+
+def _legend_handles() -> list[Line2D]:
+    return [Line2D([], [], ls="-", lw=1.1, color=style["color"], marker=style["marker"], mfc=style["mfc"],
+                   mec=style["color"], ms=style["ms"], label=style["label"])
+            for style in FLAG_STYLE.values()]
+
+
+@styled
+def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: str,
+                        family_labels: Mapping[str, str], outcome: str = "outcome",
+                        harm_threshold: float = 0.0, label_width: int = 48) -> str | None:
+    """Forest plot of subgroup effects with 95% intervals, grouped by family.
+
+    Harmed groups are red *and* drawn as filled diamonds with a bold label, so they stand out in
+    grey print; the harmful side of zero is shaded and labelled.
+
+    Parameters
+    ----------
+    subgroups : sequence of mapping
+        ``report["subgroups"]``.
+    direction : str
+        ``"lower-is-better"`` or ``"higher-is-better"``.
+    family_labels : mapping
+        Family code to heading (``report["harm_summary"]["family_labels"]``).
+    outcome : str
+        Outcome name for the axis label.
+    harm_threshold : float
+        Dotted line at the harm threshold when it is not zero.
+    label_width : int
+        Group names longer than this are shortened (the table beside the plot has them in full).
+
+    Returns
+    -------
+    str or None
+        An SVG document, or ``None`` when there are no subgroups (no group was large enough).
+    """
+    if not subgroups:
+        return None
+    rows = _rows(subgroups, family_labels)
+    fig = new_figure(FULL_WIDTH, max(2.0, len(rows) * ROW_HEIGHT + 1.0))
+    ax = fig.add_subplot()
+    style_axes(ax)
+    ax.spines["left"].set_visible(False)
+    n = len(rows)
+    labels = []
+    seen: set[str] = set()
+    for i, (kind, item) in enumerate(rows):
+        y = n - i
+        if kind == "head":
+            labels.append(literal(shorten(item, label_width + 6)))
+            continue
+        flag = item["flag"]
+        style = FLAG_STYLE[flag]
+        label = None if flag in seen else style["label"]  # one legend entry per flag
+        seen.add(flag)
+        lo, hi, est = item["ci_low"], item["ci_high"], item["effect"]
+        if is_finite(lo) and is_finite(hi):
+            ax.plot([lo, hi], [y, y], color=style["color"], lw=2.0 if flag == "harmed" else 1.1,
+                    solid_capstyle="butt")
+        if is_finite(est):
+            ax.plot([est], [y], ls="none", mec=style["color"], mew=1.1, label=label, marker=style["marker"],
+                    mfc=style["mfc"], ms=style["ms"])
+        labels.append(literal(shorten(item["name"], label_width) + (" *" if item["exploratory"] else "")))
+    ax.set_yticks([n - i for i in range(n)], labels)
+    for tick, (kind, item) in zip(ax.get_yticklabels(), rows):
+        if kind == "head":
+            tick.set_fontweight("bold")
+            tick.set_fontsize(FONT)
+        elif item["flag"] == "harmed":
+            tick.set_color(RED)
+            tick.set_fontweight("bold")
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(0.3, n + 1.6)
+    ax.axvline(0, color=INK, lw=0.9)
+    if harm_threshold:
+        ax.axvline(harm_side(direction) * harm_threshold, color=RED, lw=0.8, ls=":")
+    ax.grid(axis="x", color=LIGHT, lw=0.5)
+    ax.set_axisbelow(True)
+    label_harm_side(ax, direction, y=0.995)
+    ax.set_xlabel(f"Effect on '{literal(shorten(outcome, 40))}'\n(treated minus untreated, with 95% interval)")
+    fig.legend(handles=_legend_handles(), loc="outside lower center", ncol=4, frameon=False,
+               handletextpad=0.4, columnspacing=1.2)
+    return render_svg(fig)

@@ -1,0 +1,97 @@
+"""Charts of the brief: the texts they draw for the test report, written out by hand."""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from targeting.report import charts
+
+DATA = Path(__file__).parent / "data"
+SVG_TEXT = "{http://www.w3.org/2000/svg}text"
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return json.loads((DATA / "report_bleeding.json").read_text(encoding="utf-8"))
+
+
+def _texts(svg: str) -> list[str]:
+    """Every text drawn in an SVG chart (the brief keeps text as text), in drawing order."""
+    return ["".join(node.itertext()) for node in ET.fromstring(svg).iter(SVG_TEXT)]
+
+
+def test_tree_writes_splits_branches_and_leaves(report):
+    texts = _texts(charts.policy_tree_svg(report["policy"]["tree"]))
+    assert ["dbp", "under 81", "81 or over"] == texts[-3:]
+    assert ["age", "under 46.5", "46.5 or over"] == texts[8:11]
+    assert ["smoking", "Yes", "other values"] == texts[19:22]
+    # leaf LL: treated, 255 people, effect 0.0108 (-0.0399 to 0.0616)
+    assert texts[:4] == ["✔ TREAT", "n = 255", "effect +0.0108", "(-0.0399 to +0.0616)"]
+    assert texts.count("✔ TREAT") == 2 and texts.count("✘ do not treat") == 2
+
+
+def test_tree_leaf_without_held_out_effect(report):
+    tree = copy.deepcopy(report["policy"]["tree"])
+    tree["left"]["left"].update(effect=None, ci_low=None, ci_high=None)
+    texts = _texts(charts.policy_tree_svg(tree))
+    assert texts[:4] == ["✔ TREAT", "n = 255", "effect –", "(too few held out)"]
+
+
+def test_single_leaf_tree():
+    leaf = {"leaf": "root", "treat": False, "n": 2000, "effect": 0.0172, "ci_low": -0.0047,
+            "ci_high": 0.039, "rule": "everyone"}
+    assert _texts(charts.policy_tree_svg(leaf)) == ["✘ do not treat", "n = 2,000", "effect +0.0172",
+                                                    "(-0.00470 to +0.0390)"]
+
+
+def test_curve_marks_the_recommended_share(report):
+    texts = _texts(charts.budget_curve_svg(report["budget_curve"], chosen_share=0.418))
+    assert " recommended rule treats 42%" in texts
+    assert ["0%", "20%", "40%", "60%", "80%", "100%"] == texts[:6]
+
+
+def test_effect_distribution_marks_the_mean_and_the_harmful_side(report):
+    # mean individual effect 0.0142; lower is better, so positive effects are harmful (right side)
+    texts = _texts(charts.effect_distribution_svg(report["diagnostics"]["cate_summary"],
+                                                  direction="lower-is-better", outcome="event"))
+    assert " average +0.0142" in texts
+    assert texts.index("← beneficial side") > texts.index("harmful side →")
+    flipped = _texts(charts.effect_distribution_svg(report["diagnostics"]["cate_summary"],
+                                                    direction="higher-is-better", outcome="event"))
+    assert "← harmful side" in flipped and "beneficial side →" in flipped
+
+
+def test_forest_groups_by_family_and_stars_exploratory_groups(report):
+    texts = _texts(charts.subgroup_forest_svg(report["subgroups"], direction="lower-is-better", outcome="event",
+                                              family_labels=report["harm_summary"]["family_labels"]))
+    assert "By covariate (screen)" in texts
+    assert "age 60.2 or over" in texts  # the third group, a covariate screen (not starred)
+    assert "Policy-tree leaves (exploratory, held out)" in texts
+    assert "dbp under 81 and age under 46.5 *" in texts  # a policy leaf, exploratory
+    # names over 48 characters are cut with an ellipsis (the table beside the plot has them whole)
+    assert "baseline risk Q1 (predicted untreated outcome 0… *" in texts
+
+
+def test_forest_is_absent_without_subgroups(report):
+    assert charts.subgroup_forest_svg([], direction="lower-is-better",
+                                      family_labels=report["harm_summary"]["family_labels"]) is None
+
+
+def test_forest_refuses_an_unknown_flag(report):
+    """Every flag has its own marker; a flag the chart does not know is an error, not grey."""
+    subgroups = copy.deepcopy(report["subgroups"])
+    subgroups[0]["flag"] = "harmful"
+    with pytest.raises(KeyError):
+        charts.subgroup_forest_svg(subgroups, direction="lower-is-better",
+                                   family_labels=report["harm_summary"]["family_labels"])
+
+
+def test_overlap_names_both_arms(report):
+    texts = _texts(charts.overlap_svg(report["diagnostics"]["overlap"], treated_label="Treatment",
+                                      control_label="Placebo"))
+    assert "Treatment (upwards)" in texts and "Placebo (downwards)" in texts
