@@ -111,7 +111,9 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
                                 subgroups=subgroups, supported=supported, calibration=diagnostics.calibration)
     report = ReportModel(
         schema_version=SCHEMA_VERSION, title=f"Who should be treated? {raw.name}", summary=summary,
-        targeting_supported=supported, config=config.to_dict(), provenance=provenance(raw, config),
+        targeting_supported=supported,
+        recommendation=narrative.recommendation(supported=supported, policy=policy, calibration=diagnostics.calibration),
+        config=config.to_dict(), provenance=provenance(raw, config),
         data=data_summary(prepared, rows_in_file=len(raw.frame)), policy=policy, values=values,
         comparisons=comparisons, budget_curve=curve, subgroups=subgroups,
         risk_strata=risk_strata(prepared, nuis, cate.cate), diagnostics=diagnostics, findings=findings,

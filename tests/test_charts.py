@@ -49,9 +49,10 @@ def test_single_leaf_tree():
                                                     "(-0.00470 to +0.0390)"]
 
 
-def test_curve_marks_the_recommended_share(report):
-    texts = _texts(charts.budget_curve_svg(report["budget_curve"], chosen_share=0.418))
-    assert " recommended rule treats 42%" in texts
+def test_curve_marks_the_rule_with_its_status(report):
+    texts = _texts(charts.budget_curve_svg(report["budget_curve"], chosen_share=0.418,
+                                           chosen_label="best rule found (not recommended)"))
+    assert " best rule found (not recommended) treats 42%" in texts
     assert ["0%", "20%", "40%", "60%", "80%", "100%"] == texts[:6]
 
 

@@ -69,7 +69,8 @@ def test_report_contract(trial_result):
     assert report["data"]["n"] == 800 and report["config"]["budget"] == "30%"
     assert {"prespecified", "covariate", "baseline_risk"} <= {g["family"] for g in report["subgroups"]}
     individuals = trial_result[1].individuals
-    assert list(individuals.columns) == ["row", "id", "cate", "cate_low", "cate_high", "treat", "leaf"]
+    assert list(individuals.columns) == ["row", "id", "cate", "cate_low", "cate_high", "treat", "leaf",
+                                         "baseline_risk_fifth"]
     assert individuals["row"].tolist() == list(range(1, 801))
 
 

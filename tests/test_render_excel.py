@@ -120,7 +120,7 @@ def test_policy_rules_equal_the_model(book, report):
         for key in ("leaf", "rule", "query"):
             assert r[key].value == rule[key]
         assert r["treat"].value == ("Yes" if rule["treat"] else "No")
-        for key in ("n", "share", "cost", "effect", "ci_low", "ci_high", "n_held_out"):
+        for key in ("n", "share", "cost", "effect", "ci_low", "ci_high", "n_estimated"):
             assert close(r[key].value, rule[key]), key
     row = find_row(ws, "Headline rule")
     assert ws.cell(row, 2).value == report["policy"]["headline_rule"]
@@ -553,7 +553,7 @@ def test_tricky_individuals_open_in_libreoffice(report, tmp_path):
 
 REQUIRED = [("title",), ("targeting_supported",), ("comparisons", "treat_all", "p_value"),
             ("harm_summary", "groups_tested"), ("harm_summary", "family_labels"), ("policy", "budget", "cost_source"),
-            ("policy", "rules", 0, "n_held_out"), ("subgroups", 3, "flag"), ("budget_curve", 2, "random_gain"),
+            ("policy", "rules", 0, "n_estimated"), ("subgroups", 3, "flag"), ("budget_curve", 2, "random_gain"),
             ("diagnostics", "rate", "qini_low"), ("diagnostics", "overlap", "quantiles"), ("diagnostics", "truth"),
             ("diagnostics", "truth", "coverage"), ("findings", 0, "values"),
             ("diagnostics", "balance", 1, "smd"), ("diagnostics", "estimator_scores", 0, "selected")]

@@ -68,5 +68,5 @@ def test_rate_interval_covers_the_truth_of_a_known_ranking():
     order = np.argsort(-tau)
     k = np.arange(1, n + 1)
     true_autoc = np.mean(np.cumsum(tau[order]) / k - tau.mean())
-    assert result["autoc_low"] > 0
-    assert result["autoc_low"] <= true_autoc <= result["autoc_high"]
+    assert result.autoc_low > 0
+    assert result.autoc_low <= true_autoc <= result.autoc_high

@@ -79,7 +79,7 @@ def safer_rule(fit: PolicyFit, prepared: Prepared, nuis: Nuisances, benefit: np.
         headline_rule=headline_rule(leaves), rules=[row.rule for row in leaf_rules(leaves, path, rows, prepared, nuis)],
         treated_n=int(treat.sum()), treated_share=float(treat.mean()), total_cost=float((treat * prepared.cost).sum()),
         value=policy_value(POLICY_LABELS["safer"], treat, nuis, prepared, rows), given_up=given_up,
-        recommended=bool(given_up.ci_low <= 0),
+        preferred=bool(given_up.ci_low <= 0),
     )
 
 

@@ -40,14 +40,17 @@ COLUMNS: dict[str, str] = {
               "(doubly robust / AIPW).",
     "ci_low": "Lower end of the 95% confidence interval of the estimate to its left.",
     "ci_high": "Upper end of the 95% confidence interval of the estimate to its left.",
-    "n_held_out": "People used to estimate the leaf's effect: those placed in this leaf by trees learned without "
-                  "them (honest, held-out estimate).",
+    "n_estimated": "People whose outcomes estimate the effect: the group's members who did not take part in "
+                   "finding it (for the rule's leaves and the harm search: the estimation half; for groups fixed in "
+                   "advance: everyone in the group).",
+    "query_on": "Which table the query selects from: 'input' = the input's data sheet, 'individuals' = "
+                "individuals.csv / the Individuals sheet (for baseline-risk strata).",
     "item": "What the value describes.",
     "value": "The value.",
     "policy": "Short key of the policy.",
     "label": "The policy or estimator in words.",
     "mean_outcome": "Expected mean outcome per person if this policy were applied to people like these "
-                    "(held-out doubly robust estimate).",
+                    "(doubly robust estimate on the estimation half, whose outcomes did not choose the rule).",
     "treated_share": "Share of people the policy treats.",
     "treated_n": "Number of people the policy treats.",
     "total_cost": "Total cost of the treatments the policy gives (cost units).",
@@ -130,6 +133,8 @@ INDIVIDUAL_COLUMNS: dict[str, str] = {
     "cate_high": "Upper end of the person's 95% interval (empty when the estimator gives no individual intervals).",
     "treat": "Yes if the recommended policy (the tree) treats this person.",
     "leaf": "The policy-tree leaf the person falls in (see the Policy sheet).",
+    "baseline_risk_fifth": "Fifth of predicted outcome without treatment (baseline risk), 1 = lowest; the "
+                           "baseline-risk strata's queries select on this column.",
 }
 
 #: Meaning of any other column of the per-person table.

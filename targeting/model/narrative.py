@@ -12,7 +12,7 @@ from targeting.evaluate.diagnostics import SMD_IMBALANCE
 from targeting.evaluate.subgroups import ALPHA
 from targeting.format import fmt_num
 from targeting.model.findings import Code, Finding, Severity, finding
-from targeting.model.report import BalanceRow, Calibration, Comparison, Interval, Policy, Subgroup
+from targeting.model.report import BalanceRow, Calibration, Comparison, Interval, Policy, Recommendation, Subgroup
 
 POLICY_LABELS = {
     "targeted": "Targeted (policy tree)",
@@ -104,7 +104,7 @@ def summary(*, outcome: str, sign: float, ate: Interval, budget_kind: str, polic
         sentences.append(f"{ate_words}. " + comparisons["treat_all"].sentence)
         if policy.treated_share < 1:
             sentences.append(comparisons["random_at_budget"].sentence)
-    if policy.treated_in_harmed and policy.safer is not None and policy.safer.recommended:
+    if supported and policy.treated_in_harmed and policy.safer is not None and policy.safer.preferred:
         sentences.append(f"The rule treats {policy.treated_in_harmed:,} people in groups flagged harmed; "
                          f"{policy.safer.headline_rule} avoids them at no clear loss and is recommended instead.")
     harmed = [s for s in subgroups if s.flag == "harmed"]
@@ -115,6 +115,21 @@ def summary(*, outcome: str, sign: float, ate: Interval, budget_kind: str, polic
         sentences.append(f"No group was found to be harmed ({len(subgroups)} groups tested, with a {ALPHA:.0%} "
                          "chance of any false alarm in this report).")
     return sentences
+
+
+def recommendation(*, supported: bool, policy: Policy, calibration: Calibration) -> Recommendation:
+    """The rule's one status and the words for it."""
+    if not supported:
+        why = ("no reliable differences in effect were found" if not calibration.detected else
+               "the rule does not reliably beat the simple choices on people who did not learn it")
+        return Recommendation("not_supported", "best rule found (not recommended)", f"Not recommended: {why}.")
+    if policy.treated_in_harmed and policy.safer is not None and policy.safer.preferred:
+        return Recommendation("safer_recommended", "drawn rule (the safer rule is recommended)",
+                              "The drawn rule treats people in groups flagged harmed; the best rule that does not "
+                              "gives up no clear value, so it is recommended instead.")
+    return Recommendation("recommended", "recommended rule",
+                          "Recommended: effects differ between people and the rule beats the simple choices on "
+                          "people who did not learn it.")
 
 
 def result_findings(*, calibration: Calibration, estimator_label: str, has_intervals: bool, policy: Policy,
@@ -145,7 +160,7 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
             advice = (f" The best rule that treats no one in those groups ({safer.headline_rule}) gives up "
                       f"{fmt_num(safer.given_up.estimate)} per person (95% CI {fmt_num(safer.given_up.ci_low)} to "
                       f"{fmt_num(safer.given_up.ci_high)})"
-                      + ("; the difference is not clear, so it is the one recommended." if safer.recommended
+                      + ("; the difference is not clear, so it is preferred." if safer.preferred
                          else "; the drawn rule is clearly better, but weigh the harm."))
         out.append(finding(Code.RULE_TREATS_HARMED, Severity.SERIOUS,
                            f"The rule treats {policy.treated_in_harmed:,} people who are in groups flagged harmed."
@@ -174,8 +189,3 @@ def design_findings(*, randomised: bool, balance: list[BalanceRow], supported: b
                            "simple alternatives on held-out people. It is shown for transparency only."))
     return out
 
-
-def split_description(policy: Policy) -> str:
-    """How the rule was learned and judged, in one sentence."""
-    return (f"The rule was learned from {policy.learn_n:,} people (half of each arm, chosen at random) and every "
-            f"number about it was estimated on the other {policy.estimate_n:,}, whose outcomes did not choose it.")

@@ -106,7 +106,8 @@ class SaferRule:
     """The best rule under the same budget that treats no one in a group flagged harmed.
 
     ``given_up`` is the drawn rule's value minus this rule's (positive = the drawn rule is better),
-    on the estimation people; ``recommended`` when that difference is not clearly above zero.
+    on the estimation people; ``preferred`` (over the drawn rule) when that difference is not
+    clearly above zero.
     """
 
     headline_rule: str
@@ -116,7 +117,7 @@ class SaferRule:
     total_cost: float
     value: PolicyValue
     given_up: Interval
-    recommended: bool
+    preferred: bool
 
 
 @dataclass(frozen=True)
@@ -395,6 +396,20 @@ class HarmSummary:
 
 
 @dataclass(frozen=True)
+class Recommendation:
+    """The rule's one status, used on every page, chart and sheet.
+
+    ``status``: ``recommended`` (the drawn rule), ``safer_recommended`` (the rule that treats no
+    one in a harmed group, see ``policy.safer``) or ``not_supported`` (no rule beats the simple
+    choices); ``rule_label`` names the drawn rule accordingly; ``reason`` says why in one sentence.
+    """
+
+    status: str
+    rule_label: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """Everything the brief, the workbook and report.json show."""
 
@@ -402,6 +417,7 @@ class ReportModel:
     title: str
     summary: list[str]
     targeting_supported: bool
+    recommendation: Recommendation
     config: dict[str, Any]
     provenance: Provenance
     data: DataSummary

@@ -11,6 +11,7 @@ web address.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.resources
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,10 +68,25 @@ def make_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num,
-                       fmt_p=fmt_p, fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
-    env.globals.update(fmt_ci=fmt_ci)
+    formatters = dict(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num, fmt_p=fmt_p,
+                      fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
+    env.filters.update({name: _strict(f) for name, f in formatters.items()})
+    env.globals.update(fmt_ci=_strict(fmt_ci))
     return env
+
+
+def _strict(formatter):
+    """The formatter, refusing a value the report lacks: a formatter writes a dash for a missing
+    number, which would hide a key missing from the report behind a plausible-looking dash."""
+
+    @functools.wraps(formatter)
+    def checked(*values, **options):
+        for value in values:
+            if isinstance(value, jinja2.Undefined):
+                value._fail_with_undefined_error()
+        return formatter(*values, **options)
+
+    return checked
 
 
 class TemplateOnlyFetcher(URLFetcher):
@@ -134,7 +150,8 @@ def _charts(report: Mapping[str, Any]) -> dict[str, str | None]:
     return {
         "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"])),
         "curve": _svg_uri(charts.budget_curve_svg(report["budget_curve"],
-                                                  chosen_share=report["values"]["targeted"]["treated_share"],
+                                                  chosen_share=report["policy"]["treated_share"],
+                                                  chosen_label=report["recommendation"]["rule_label"],
                                                   gain_label="Gain per person")),
         "effects": _svg_uri(charts.effect_distribution_svg(diag["cate_summary"], direction=direction,
                                                            outcome=outcome)),

@@ -12,7 +12,7 @@ from targeting.report.charts.style import (BLUE, FULL_WIDTH, GREY, INK, ORANGE, 
 
 @styled
 def budget_curve_svg(curve: Sequence[Mapping[str, Any]], *, chosen_share: float | None = None,
-                     gain_label: str = "Gain over treating no one") -> str:
+                     chosen_label: str = "rule", gain_label: str = "Gain over treating no one") -> str:
     """Gain of the policy tree and of the effect ranking against the budget, with 95% bands.
 
     Parameters
@@ -22,7 +22,9 @@ def budget_curve_svg(curve: Sequence[Mapping[str, Any]], *, chosen_share: float 
         ``tree_high``, ``ranking_gain``/``ranking_low``/``ranking_high`` and ``random_gain``
         (``None`` where not finite). Gains are oriented so that positive is better.
     chosen_share : float, optional
-        Share treated by the recommended rule, marked with a vertical line.
+        Share treated by the drawn rule, marked with a vertical line.
+    chosen_label : str
+        What the line is called (the rule's status, e.g. ``recommended rule``).
     gain_label : str
         Y-axis label.
 
@@ -53,7 +55,7 @@ def budget_curve_svg(curve: Sequence[Mapping[str, Any]], *, chosen_share: float 
             label="Random selection")
     if is_finite(chosen_share):
         ax.axvline(100 * chosen_share, color=INK, lw=0.8, ls=(0, (2, 2)))
-        ax.text(100 * chosen_share, 1.0, f" recommended rule treats {fmt_pct(chosen_share, 0)}",
+        ax.text(100 * chosen_share, 1.0, f" {literal(chosen_label)} treats {fmt_pct(chosen_share, 0)}",
                 transform=ax.get_xaxis_transform(), ha="left", va="bottom", fontsize=SMALL)
     ax.set_xlim(0, 100)
     ax.set_xlabel("Budget (% of the cost of treating everyone)")

@@ -95,6 +95,7 @@ def _summary_sheet(report: dict, cap_note: str | None) -> SheetSpec:
     s.blocks.append(TextBlock(report["title"], "title"))
     s.blocks += [TextBlock(sentence) for sentence in report["summary"]]
     s.blocks.append(TextBlock("Targeting supported by the evidence: " + yes_no(report["targeting_supported"])))
+    s.blocks.append(TextBlock(report["recommendation"]["reason"]))
     if cap_note:
         s.blocks.append(TextBlock(cap_note))
 
@@ -127,7 +128,7 @@ def _policy_sheet(report: dict) -> SheetSpec:
     s.blocks.append(TableBlock("Policy rules (one row per leaf)", [
         Col("leaf"), Col("rule"), Col("query"), Col("treat", "bool"), Col("n", "int"), Col("share", "share"),
         Col("cost", "money"), Col("effect", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
-        Col("n_held_out", "int"),
+        Col("n_estimated", "int"),
     ], pol["rules"]))
 
     budget = pol["budget"]
@@ -142,7 +143,9 @@ def _policy_sheet(report: dict) -> SheetSpec:
         _kv("People treated by the rule", pol["treated_n"], "int"),
         _kv("Share treated by the rule", pol["treated_share"], "share"),
         _kv("Total cost of the rule", pol["total_cost"], "money"),
-        _kv("Share treated when applied to held-out people", pol["held_out_treated_share"], "share"),
+        _kv("People treated by the rule who are in groups flagged harmed", pol["treated_in_harmed"], "int"),
+        _kv("People who learned the rule (half of each arm)", pol["learn_n"], "int"),
+        _kv("People on whom every number about the rule is estimated", pol["estimate_n"], "int"),
         _kv("Tree depth", pol["depth"], "int"),
         _kv("Search", pol["search"], "text"),
         _kv("Minimum people per leaf", pol["min_leaf"], "int"),
@@ -150,6 +153,21 @@ def _policy_sheet(report: dict) -> SheetSpec:
             pol["stability"], "share"),
         _kv("First split of the trees learned on subsets", plain(pol["fold_root_features"]), "text"),
     ]))
+    safer = pol["safer"]
+    if safer is not None:
+        s.section("Safer alternative: the best rule under the same budget treating no one in a harmed group")
+        s.blocks.append(_kv_table("Safer alternative", [
+            _kv("Rule", safer["headline_rule"], "text"),
+            _kv("Preferred over the drawn rule (gives up no clear value)", safer["preferred"], "bool"),
+            _kv("People treated", safer["treated_n"], "int"),
+            _kv("Share treated", safer["treated_share"], "share"),
+            _kv("Total cost", safer["total_cost"], "money"),
+            _kv("Mean outcome per person", safer["value"]["mean_outcome"], "effect"),
+            _kv("Value given up per person (drawn rule minus this one, positive = drawn rule better)",
+                safer["given_up"]["estimate"], "effect"),
+            _kv("  95% CI low", safer["given_up"]["ci_low"], "effect"),
+            _kv("  95% CI high", safer["given_up"]["ci_high"], "effect"),
+        ]))
     return s
 
 
@@ -186,7 +204,8 @@ def _curve_sheet(report: dict) -> SheetSpec:
 
 def _subgroup_columns(family: Col) -> list[Col]:
     return [
-        family, Col("name"), Col("query"), Col("n", "int"), Col("share", "share"), Col("effect", "effect"),
+        family, Col("name"), Col("query"), Col("query_on"), Col("n", "int"), Col("share", "share"),
+        Col("n_estimated", "int"), Col("effect", "effect"),
         Col("ci_low", "effect"), Col("ci_high", "effect"),
         Col("p_value", "p", definition="One-sided p-value of the test that the group is harmed (small = evidence "
                                        "of harm), before adjustment for multiple testing."),
@@ -214,6 +233,7 @@ def _risk_sheet(report: dict) -> SheetSpec:
     s = SheetSpec("Risk strata")
     s.blocks.append(TableBlock("Baseline-risk strata", [
         Col("name", definition="Quintile of predicted outcome without treatment (baseline risk), Q1 = lowest."),
+        Col("query", definition="Selects the stratum's people in individuals.csv / the Individuals sheet."),
         Col("n", "int"), Col("mean_risk", "effect"), Col("effect", "effect"), Col("ci_low", "effect"),
         Col("ci_high", "effect"), Col("cate_mean", "effect"), Col("cate_sd", "effect"),
     ], report["risk_strata"]))
