@@ -298,22 +298,29 @@ def _true_effect(data: pd.DataFrame, column: str | None, rows: np.ndarray) -> np
     return te
 
 
-def _cost_spec(frame: pd.DataFrame, config: Config):
-    """The cost setting as a column name (str), a constant (float) or None."""
-    if config.cost is None:
+def _column_or_number(frame: pd.DataFrame, setting: str, raw_value, advice: str):
+    """A setting that names a column or gives a constant: the column name (str), the number
+    (float), or None when the setting is not given."""
+    if raw_value is None:
         return None
-    raw = str(config.cost).strip()
+    raw = str(raw_value).strip()
     if raw in frame.columns:
         return raw
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise ConfigError(
-            f"Cost '{raw}' is neither a column nor a number.{suggest_column(raw, frame.columns)} "
-            "Give a cost column or a constant cost per person (e.g. --cost 120)."
+            f"{setting.capitalize()} '{raw}' is neither a column nor a number.{suggest_column(raw, frame.columns)} "
+            f"{advice}"
         ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"Cost per person must be a positive number; got '{raw}'.")
+
+
+def _cost_spec(frame: pd.DataFrame, config: Config):
+    """The cost setting as a column name (str), a constant (float) or None."""
+    value = _column_or_number(frame, "cost", config.cost,
+                              "Give a cost column or a constant cost per person (e.g. --cost 120).")
+    if isinstance(value, float) and (not math.isfinite(value) or value <= 0):
+        raise ConfigError(f"Cost per person must be a positive number; got '{str(config.cost).strip()}'.")
     return value
 
 
@@ -337,20 +344,13 @@ def _cost(data: pd.DataFrame, spec, rows: np.ndarray):
 
 
 def _propensity_spec(frame: pd.DataFrame, config: Config):
-    if config.propensity is None:
-        return None
-    raw = str(config.propensity).strip()
-    if raw in frame.columns:
-        return raw
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"Propensity '{raw}' is neither a column nor a number.{suggest_column(raw, frame.columns)} "
-            "Give the known probability of treatment (e.g. --propensity 0.5 for a 1:1 trial) or a column of them."
-        ) from None
-    if not 0 < value < 1:
-        raise ConfigError(f"Propensity must be strictly between 0 and 1; got {raw}. For a 1:1 randomised trial use 0.5.")
+    """The known propensity as a column name (str), a constant (float) or None (estimate it)."""
+    value = _column_or_number(frame, "propensity", config.propensity,
+                              "Give the known probability of treatment (e.g. --propensity 0.5 for a 1:1 trial) or "
+                              "a column of them.")
+    if isinstance(value, float) and not 0 < value < 1:
+        raise ConfigError(f"Propensity must be strictly between 0 and 1; got {str(config.propensity).strip()}. "
+                          "For a 1:1 randomised trial use 0.5.")
     return value
 
 
