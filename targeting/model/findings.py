@@ -31,6 +31,8 @@ class Code(str, Enum):
     HARM_FOUND = "harm_found"
     TARGETING_NOT_SUPPORTED = "targeting_not_supported"
     OUT_OF_FOLD_BUDGET = "out_of_fold_budget"
+    CONSTANT_OUTCOME_IN_ARM = "constant_outcome_in_arm"
+    UNDERDETERMINED_DR = "underdetermined_dr_learner"
 
 
 @dataclass(frozen=True)
