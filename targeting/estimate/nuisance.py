@@ -108,10 +108,10 @@ def check_binary_outcome(prepared: Prepared, folds: np.ndarray) -> tuple[Finding
                        "outcomes of both kinds in this arm." if rarer == 1 else
                        "Use fewer folds (e.g. --folds 2) so that each training part keeps some of them, or add data.")
                 raise EstimationError(
-                    f"The 0/1 outcome '{prepared.outcome}' is too rare to estimate effects in arm "
-                    f"{_arm_label(prepared, arm)}: it has {events} events among {people} people, and in fold "
-                    f"{fold + 1} of {k} all {int(training.sum())} people used for training have outcome {value}, "
-                    f"so that arm's outcome model cannot be fitted. {fix}"
+                    f"The 0/1 outcome '{prepared.outcome}' has too few of one value in arm {_arm_label(prepared, arm)} "
+                    f"to estimate effects: it has {events} event{'' if events == 1 else 's'} among {people} people, "
+                    f"and in fold {fold + 1} of {k} all {int(training.sum())} people used for training have outcome "
+                    f"{value}, so that arm's outcome model cannot be fitted. {fix}"
                 )
     return tuple(findings)
 
