@@ -61,7 +61,11 @@ class CandidateScore:
 
 @dataclass(frozen=True)
 class CateResult:
-    """Out-of-fold CATE per person, with intervals when the estimator provides them."""
+    """Out-of-fold CATE per person, with intervals when the estimator provides them.
+
+    ``findings`` are the caveats of the fit that was used (e.g. an underdetermined linear model),
+    for the report.
+    """
 
     estimator: str
     label: str
