@@ -100,7 +100,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     policy = policy_summary(fit, prepared, rules, harmed=harmed, safer=safer)
     unlimited = prepared.budget.kind == "share" and prepared.budget.value >= 1
     supported = targeting_supported(diagnostics.calibration, comparisons, unlimited=unlimited)
-    findings = [*prepared.findings, *nuis.findings,
+    findings = [*prepared.findings, *nuis.findings, *cate.findings,
                 *narrative.result_findings(calibration=diagnostics.calibration, estimator_label=cate.label,
                                            has_intervals=diagnostics.individual_intervals, policy=policy,
                                            subgroups=subgroups),

@@ -1,5 +1,7 @@
 """Inference helpers against hand-computed values."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,78 @@ def test_shrinkage_matches_hand_computation():
     assert shrink(est, se) == pytest.approx([0.5, 1.5])
     # No excess spread: tau^2 = 0, everything pools to the target.
     assert shrink([1.0, 1.1], [1.0, 1.0], target=0.0) == pytest.approx([0.0, 0.0])
+
+
+def _holm_by_closed_testing(p):
+    """Holm is the closed testing procedure with Bonferroni local tests: H_i's adjusted p-value is the
+    largest Bonferroni p-value over every intersection hypothesis that contains H_i."""
+    m = len(p)
+    out = np.zeros(m)
+    for subset in itertools.product((False, True), repeat=m):
+        members = np.nonzero(subset)[0]
+        if len(members):
+            local = min(1.0, len(members) * min(p[j] for j in members))
+            out[members] = np.maximum(out[members], local)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_holm_equals_closed_testing_by_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 0.3, int(rng.integers(1, 8))) ** rng.uniform(0.5, 2)
+    if seed % 4 == 0:
+        p[-1] = p[0]  # ties
+    assert holm(p) == pytest.approx(_holm_by_closed_testing(p), abs=1e-12)
+
+
+def test_holm_counts_an_unknown_p_value_as_no_evidence():
+    assert holm([float("nan"), 0.01]) == pytest.approx([1.0, 0.02])
+    assert holm([]).shape == (0,)
+
+
+def test_shrinkage_of_three_groups_by_hand():
+    # w = 1, mu = 4/3, Q = (16 + 1 + 25) / 9 = 14/3, df = 2, c = 3 - 3/3 = 2, tau^2 = (14/3 - 2) / 2 = 4/3;
+    # factor 1 / (1 + 4/3) = 3/7 of the way to 4/3.
+    assert shrink([0.0, 1.0, 3.0], [1.0, 1.0, 1.0]) == pytest.approx([4 / 7, 8 / 7, 16 / 7])
+    # Unequal precision, pooled toward the fixed-effect mean: w = (1, 1, 1/4), mu = 3.5 / 2.25 = 14/9,
+    # Q = (196 + 16 + 400) / 81 = 68/9, c = 2.25 - 2.0625 / 2.25 = 4/3, tau^2 = (68/9 - 2) / (4/3) = 25/6;
+    # factors 1 / (1 + 25/6) = 6/31 and 4 / (4 + 25/6) = 24/49.
+    assert shrink([0.0, 2.0, 6.0], [1.0, 1.0, 2.0]) == pytest.approx([28 / 93, 178 / 93, 562 / 147])
+    # Unequal precision: w = (1, 1/4), mu = 0.5 / 1.25 = 0.4, Q = 0.16 + 0.64 = 0.8 < df = 1, so tau^2 = 0
+    # (statsmodels' untruncated -0.2 would move the estimates away from the mean).
+    assert shrink([0.0, 2.0], [1.0, 2.0]) == pytest.approx([0.4, 0.4])
+
+
+def test_shrinkage_leaves_what_it_cannot_pool():
+    assert shrink([0.3], [0.1]) == pytest.approx([0.3])
+    assert shrink([0.3, 0.5], [0.1, 0.0]) == pytest.approx([0.3, 0.5])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shrinkage_is_the_normal_posterior_mean_by_numerical_integration(seed):
+    """Given tau^2 (the DL estimate) and the target, each shrunk value is E[theta | estimate] under
+    theta ~ N(target, tau^2), estimate ~ N(theta, se^2): computed here on a grid, not by formula."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(4, 9))
+    se = rng.uniform(0.5, 2, k)
+    est = rng.normal(0, 6, k) + rng.normal(0, se)  # true effects spread more than the noise
+    w = 1 / se ** 2
+    mu_fixed = np.sum(w * est) / np.sum(w)
+    tau2 = max(0.0, (np.sum(w * (est - mu_fixed) ** 2) - (k - 1)) / (np.sum(w) - np.sum(w ** 2) / np.sum(w)))
+    assert tau2 > 0
+    target = 0.7
+    grid = np.linspace(-40, 40, 400_001)
+    prior = np.exp(-0.5 * (grid - target) ** 2 / tau2)
+    posterior_means = [np.sum(grid * prior * np.exp(-0.5 * (e - grid) ** 2 / s ** 2))
+                       / np.sum(prior * np.exp(-0.5 * (e - grid) ** 2 / s ** 2)) for e, s in zip(est, se)]
+    assert shrink(est, se, target=target) == pytest.approx(posterior_means, abs=1e-6)
+
+
+def test_shrinkage_moves_with_shifts_and_scales_of_the_effects():
+    est, se = np.array([0.1, -0.4, 0.9, 0.3]), np.array([0.2, 0.3, 0.25, 0.1])
+    base = shrink(est, se)
+    assert shrink(est + 5, se) == pytest.approx(base + 5)
+    assert shrink(3 * est, 3 * se) == pytest.approx(3 * base)
 
 
 def test_mean_interval_and_one_sided_p():

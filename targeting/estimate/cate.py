@@ -19,15 +19,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from targeting.errors import ConfigError
-from targeting.estimate.nuisance import Nuisances, bounded_propensity
 from targeting.data.prepare import Prepared
+from targeting.errors import ConfigError
+from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
+from targeting.estimate.nuisance import Nuisances, bounded_propensity
+from targeting.model.findings import Code, Finding, Severity, finding
 
 FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
@@ -48,29 +45,6 @@ ESTIMATOR_LABELS = {
 }
 
 
-class ProbabilityRegressor(BaseEstimator, RegressorMixin):
-    """Use a classifier where EconML's metalearners call ``predict``: return P(y = 1).
-
-    Metalearners take differences of ``predict``; for a binary outcome those must be
-    probabilities so that the effect is a risk difference.
-    """
-
-    def __init__(self, classifier=None):
-        self.classifier = classifier
-
-    def fit(self, X, y):
-        y = np.asarray(y).ravel()
-        self.constant_ = float(y.mean()) if np.unique(y).size < 2 else None
-        if self.constant_ is None:
-            self.model_ = clone(self.classifier).fit(X, y)
-        return self
-
-    def predict(self, X):
-        if self.constant_ is not None:
-            return np.full(len(X), self.constant_)
-        return self.model_.predict_proba(X)[:, 1]
-
-
 @dataclass(frozen=True)
 class CandidateScore:
     """How one estimator did on held-out folds (lower loss is better)."""
@@ -87,7 +61,11 @@ class CandidateScore:
 
 @dataclass(frozen=True)
 class CateResult:
-    """Out-of-fold CATE per person, with intervals when the estimator provides them."""
+    """Out-of-fold CATE per person, with intervals when the estimator provides them.
+
+    ``findings`` are the caveats of the fit that was used (e.g. an underdetermined linear model),
+    for the report.
+    """
 
     estimator: str
     label: str
@@ -95,6 +73,7 @@ class CateResult:
     cate_low: np.ndarray | None
     cate_high: np.ndarray | None
     scores: tuple[CandidateScore, ...]
+    findings: tuple[Finding, ...]
 
 
 @dataclass(frozen=True)
@@ -127,14 +106,6 @@ def _shared_stage(prepared: Prepared, nuisances: Nuisances, seed: int) -> _Stage
                   prepared.t - e, nuisances.mu1 - nuisances.mu0, prepared.outcome_binary, seed)
 
 
-def _gbm(binary: bool, seed: int):
-    params = dict(max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20,
-                  l2_regularization=1.0, random_state=seed)
-    if binary:
-        return ProbabilityRegressor(HistGradientBoostingClassifier(**params))
-    return HistGradientBoostingRegressor(**params)
-
-
 def build_metalearner(name: str, *, binary: bool, seed: int):
     """An unfitted EconML metalearner (``s``, ``x`` or ``logistic_t``) with the tool's default learners.
 
@@ -144,17 +115,15 @@ def build_metalearner(name: str, *, binary: bool, seed: int):
     from econml.metalearners import SLearner, TLearner, XLearner
 
     if name == "s":
-        return SLearner(overall_model=_gbm(binary, seed))
+        return SLearner(overall_model=effect_scale_learner(binary, seed))
     if name == "x":
-        propensity = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_leaf_nodes=15,
-                                                    min_samples_leaf=20, random_state=seed)
         # The second stage regresses imputed effects (continuous even for a 0/1 outcome).
-        return XLearner(models=_gbm(binary, seed), cate_models=_gbm(False, seed), propensity_model=propensity)
+        return XLearner(models=effect_scale_learner(binary, seed), cate_models=effect_scale_learner(False, seed),
+                        propensity_model=x_propensity_learner(seed))
     if name == "logistic_t":
         if not binary:
             raise ConfigError("Estimator 'logistic_t' needs a 0/1 outcome; choose another with --estimator.")
-        logistic = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-        return TLearner(models=ProbabilityRegressor(logistic))
+        return TLearner(models=logistic_learner())
     raise ConfigError(f"Unknown estimator '{name}'.")
 
 
@@ -202,26 +171,77 @@ def _metalearner_out_of_fold(name: str, stage: _Stage, train: np.ndarray, test: 
     return np.ravel(model.effect(stage.x[test])), None, None
 
 
-def _fit_out_of_fold(name: str, stage: _Stage, folds: np.ndarray):
+# What EconML's linear model (the DR learner's final stage) warns when a training fold has no more
+# people than coefficients, or columns that are linearly dependent there: its effects overfit and
+# its intervals are invalid. These are the warnings the CATE fits emit on valid data; they become a
+# finding, and any other warning is passed on, not hidden.
+UNDERDETERMINED_WARNINGS = ("Co-variance matrix is underdetermined",
+                            "Number of observations <= than number of parameters")
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One estimator's out-of-fold predictions and how many folds' fits were underdetermined."""
+
+    cate: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+    underdetermined_folds: int
+
+
+def _fit_one_fold(fit, *args):
+    """``fit(*args)``, and whether it warned that a linear model was underdetermined."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fit(*args)
+    underdetermined = False
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, UserWarning) and str(caught_warning.message).startswith(
+                UNDERDETERMINED_WARNINGS):
+            underdetermined = True
+        else:
+            warnings.warn_explicit(caught_warning.message, caught_warning.category, caught_warning.filename,
+                                   caught_warning.lineno, source=caught_warning.source)
+    return result, underdetermined
+
+
+def _fit_out_of_fold(name: str, stage: _Stage, folds: np.ndarray) -> _Fit:
     """CATE for every row from a model fitted on the other folds (plus intervals where available)."""
     if name == "t":
-        return stage.t_learner.copy(), None, None  # already out-of-fold: the shared outcome models
+        return _Fit(stage.t_learner.copy(), None, None, 0)  # already out-of-fold: the shared outcome models
     fit_fold = _FITS_WITH_INTERVALS.get(name)
     cate = np.empty(len(stage.y))
     low = np.empty(len(stage.y)) if fit_fold is not None else None
     high = np.empty(len(stage.y)) if fit_fold is not None else None
+    underdetermined = 0
     for fold in np.unique(folds):
         test, train = folds == fold, folds != fold
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if fit_fold is None:
-                result = _metalearner_out_of_fold(name, stage, train, test)
-            else:
-                result = fit_fold(stage, train, test)
+        if fit_fold is None:
+            result, thin = _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
+        else:
+            result, thin = _fit_one_fold(fit_fold, stage, train, test)
+        underdetermined += thin
         cate[test] = result[0]
         if low is not None:
             low[test], high[test] = result[1], result[2]
-    return cate, low, high
+    return _Fit(cate, low, high, underdetermined)
+
+
+def _fit_findings(name: str, fit: _Fit, stage: _Stage, folds: np.ndarray) -> tuple[Finding, ...]:
+    if not fit.underdetermined_folds:
+        return ()
+    k = len(np.unique(folds))
+    smallest = int(min(np.sum(folds != fold) for fold in np.unique(folds)))
+    coefficients = stage.x.shape[1] + 1
+    return (finding(
+        Code.UNDERDETERMINED_DR, Severity.WARNING,
+        f"{ESTIMATOR_LABELS[name]}: in {fit.underdetermined_folds} of {k} folds its linear model was "
+        f"underdetermined, with {coefficients} coefficients (an intercept and one per covariate column) for as few as "
+        f"{smallest} training people, or columns that are linearly dependent among a fold's training people "
+        "(e.g. a rare category). Its effects overfit and its individual intervals are not valid. Use fewer "
+        "covariates or categories, more data, or another estimator (e.g. --estimator causal_forest).",
+        folds=fit.underdetermined_folds, coefficients=coefficients, smallest_training_fold=smallest,
+    ),)
 
 
 def _constant_out_of_fold(gamma: np.ndarray, folds: np.ndarray) -> np.ndarray:
@@ -255,19 +275,17 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     fits, rows = {}, []
     for name in names:
         fits[name] = _fit_out_of_fold(name, scored, f)
-        loss = (g - fits[name][0]) ** 2
+        loss = (g - fits[name].cate) ** 2
         diff = loss - constant_loss
         truth = None
-        if prepared.true_effect is not None and np.std(fits[name][0]) > 0 and np.std(prepared.true_effect) > 0:
-            truth = float(np.corrcoef(fits[name][0], prepared.true_effect[scoring])[0, 1])
+        if prepared.true_effect is not None and np.std(fits[name].cate) > 0 and np.std(prepared.true_effect) > 0:
+            truth = float(np.corrcoef(fits[name].cate, prepared.true_effect[scoring])[0, 1])
         rows.append((name, float(loss.mean()), float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), truth))
     best = min(rows, key=lambda r: r[1])[0]
     scores = [CandidateScore(r[0], ESTIMATOR_LABELS[r[0]], r[1], r[2], r[3], r[4], r[0] == best, len(scoring))
               for r in rows]
     scores.append(CandidateScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0,
                                  None, False, len(scoring)))
-    if f is folds:
-        cate, low, high = fits[best]
-    else:
-        cate, low, high = _fit_out_of_fold(best, stage, folds)
-    return CateResult(best, ESTIMATOR_LABELS[best], cate, low, high, tuple(scores))
+    final = fits[best] if f is folds else _fit_out_of_fold(best, stage, folds)
+    return CateResult(best, ESTIMATOR_LABELS[best], final.cate, final.low, final.high, tuple(scores),
+                      _fit_findings(best, final, stage, folds))

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.model_selection import StratifiedKFold
 
-from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.data.prepare import Prepared
+from targeting.errors import EstimationError
+from targeting.estimate.learners import outcome_learner, propensity_learner
+from targeting.model.findings import Code, Finding, Severity, finding
 
 OVERLAP_BOUNDS = (0.05, 0.95)
 PROPENSITY_FLOOR = 0.01
@@ -63,11 +64,56 @@ def make_folds(prepared: Prepared, k: int, seed: int) -> np.ndarray:
     return folds
 
 
-def outcome_model(binary: bool, categorical: np.ndarray, seed: int):
-    """The default outcome learner: gradient boosting, regularised for modest samples."""
-    common = dict(max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=20,
-                  l2_regularization=1.0, categorical_features=categorical, random_state=seed)
-    return HistGradientBoostingClassifier(**common) if binary else HistGradientBoostingRegressor(**common)
+def _arm_label(prepared: Prepared, arm: int) -> str:
+    return f"'{prepared.treated_label if arm else prepared.control_label}'"
+
+
+def check_binary_outcome(prepared: Prepared, folds: np.ndarray) -> tuple[Finding, ...]:
+    """Refuse a 0/1 outcome too rare (or too common) in an arm to learn that arm's outcome model.
+
+    Each arm's outcome model is fitted on the other folds. When an arm has both outcome values but
+    its training people in some fold have only one (its few events all sit in the held-out fold),
+    that model cannot be learned and the arm's risk would be guessed as 0 or 1 for the held-out
+    people: an `EstimationError`. An arm with a single outcome value overall (e.g. no untreated
+    person had the event) is data, not a fold artefact: its risk is that value for everyone, and a
+    finding says so.
+
+    Raises
+    ------
+    EstimationError
+        Naming the arm, its counts, the fold, and what to change.
+    """
+    if not prepared.outcome_binary:
+        return ()
+    y, t, k = prepared.y, prepared.t, int(folds.max()) + 1
+    findings = []
+    for arm in (0, 1):
+        in_arm = t == arm
+        events, people = int(y[in_arm].sum()), int(in_arm.sum())
+        rarer = min(events, people - events)
+        if rarer == 0:
+            findings.append(finding(
+                Code.CONSTANT_OUTCOME_IN_ARM, Severity.WARNING,
+                f"Every one of the {people} people in arm {_arm_label(prepared, arm)} had outcome {y[in_arm][0]:g}, "
+                "so that arm's risk is taken to be the same for everyone and differences between people "
+                "come from the other arm alone.",
+                arm=int(arm), people=people, events=events,
+            ))
+            continue
+        for fold in range(k):
+            training = in_arm & (folds != fold)
+            if np.unique(y[training]).size < 2:
+                value = f"{y[training][0]:g}"
+                fix = ("One outcome cannot be both learned from and predicted out-of-fold: add data with more "
+                       "outcomes of both kinds in this arm." if rarer == 1 else
+                       "Use fewer folds (e.g. --folds 2) so that each training part keeps some of them, or add data.")
+                raise EstimationError(
+                    f"The 0/1 outcome '{prepared.outcome}' has too few of one value in arm {_arm_label(prepared, arm)} "
+                    f"to estimate effects: it has {events} event{'' if events == 1 else 's'} among {people} people, "
+                    f"and in fold {fold + 1} of {k} all {int(training.sum())} people used for training have outcome "
+                    f"{value}, so that arm's outcome model cannot be fitted. {fix}"
+                )
+    return tuple(findings)
 
 
 def _predict(model, x, binary: bool) -> np.ndarray:
@@ -85,9 +131,15 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
         Fold label per person (see `make_folds`).
     seed : int
         Seed for the learners.
+
+    Raises
+    ------
+    EstimationError
+        When a 0/1 outcome is too rare in an arm to cross-fit (see `check_binary_outcome`).
     """
     x, y, t = prepared.x_codes, prepared.y, prepared.t
     categorical = np.array([c.kind == "categorical" for c in prepared.covariates])
+    findings: list[Finding] = list(check_binary_outcome(prepared, folds))
     n = prepared.n
     mu0, mu1, e_hat = np.empty(n), np.empty(n), np.empty(n)
     for fold in np.unique(folds):
@@ -95,14 +147,13 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
         for arm, target in ((0, mu0), (1, mu1)):
             rows = train & (t == arm)
             if prepared.outcome_binary and np.unique(y[rows]).size < 2:
-                target[test] = y[rows].mean()  # no events in this arm's training folds
+                target[test] = y[rows][0]  # the arm's only outcome value (see check_binary_outcome)
                 continue
-            model = outcome_model(prepared.outcome_binary, categorical, seed).fit(x[rows], y[rows])
+            model = outcome_learner(prepared.outcome_binary, seed, categorical=categorical).fit(x[rows], y[rows])
             target[test] = _predict(model, x[test], prepared.outcome_binary)
         if prepared.propensity is None:
-            model = outcome_model(True, categorical, seed).fit(x[train], t[train])
+            model = propensity_learner(seed, categorical=categorical).fit(x[train], t[train])
             e_hat[test] = model.predict_proba(x[test])[:, 1]
-    findings: list[Finding] = []
     known = prepared.propensity is not None
     if known:
         e_hat = prepared.propensity.astype(float)

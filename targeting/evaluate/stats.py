@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.meta_analysis import combine_effects
+from statsmodels.stats.multitest import multipletests
 
 from targeting.model.report import Interval
 
@@ -33,37 +35,35 @@ def one_sided_p(estimate: float, se: float, *, above: float = 0.0) -> float:
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error control, any dependence)."""
+    """Holm step-down adjusted p-values (family-wise error control, any dependence).
+
+    Delegates to ``statsmodels.stats.multitest.multipletests(method="holm")``. A p-value that could
+    not be computed (NaN, e.g. a group whose scores do not vary) counts as 1: no evidence.
+    """
     p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
+    if len(p) == 0:
         return p
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return adjusted
+    return multipletests(np.where(np.isnan(p), 1.0, p), method="holm")[1]
 
 
 def shrink(estimates, ses, *, target: float | None = None) -> np.ndarray:
     """Empirical-Bayes partial pooling of subgroup effects toward a common mean.
 
-    Model: estimate_g ~ N(theta_g, se_g^2), theta_g ~ N(mu, tau^2). ``tau^2`` is estimated by the
-    DerSimonian-Laird method of moments; ``mu`` is the precision-weighted mean unless ``target``
-    (e.g. the overall effect) is given. Each estimate moves toward ``mu`` by the factor
+    Model: estimate_g ~ N(theta_g, se_g^2), theta_g ~ N(mu, tau^2). ``tau^2`` is the
+    DerSimonian-Laird method-of-moments estimate, from
+    ``statsmodels.stats.meta_analysis.combine_effects(method_re="dl")`` (truncated at zero, which
+    statsmodels leaves to the caller); ``mu`` is the precision-weighted (fixed-effect) mean unless
+    ``target`` (e.g. the overall effect) is given. Each estimate moves toward ``mu`` by the factor
     se_g^2 / (se_g^2 + tau^2): noisy small groups move most.
     """
     est = np.asarray(estimates, dtype=float)
     var = np.asarray(ses, dtype=float) ** 2
     if len(est) < 2 or not np.all(var > 0):
         return est.copy()
-    w = 1 / var
-    mu_fixed = float(np.sum(w * est) / np.sum(w))
-    q = float(np.sum(w * (est - mu_fixed) ** 2))
-    denom = float(np.sum(w) - np.sum(w ** 2) / np.sum(w))
-    tau2 = max(0.0, (q - (len(est) - 1)) / denom) if denom > 0 else 0.0
-    mu = mu_fixed if target is None else float(target)
-    weight = var / (var + tau2) if tau2 > 0 else np.ones_like(var)
-    return est + weight * (mu - est)
+    # With a negative untruncated tau^2, statsmodels' random-effects summaries (unused here) take
+    # square roots of negative variances: numpy's "invalid value" warning is expected, nothing else.
+    with np.errstate(invalid="ignore"):
+        pooled = combine_effects(est, var, method_re="dl")
+    tau2 = max(0.0, float(pooled.tau2))
+    mu = float(pooled.mean_effect_fe) if target is None else float(target)
+    return est + var / (var + tau2) * (mu - est)

@@ -31,6 +31,8 @@ class Code(str, Enum):
     HARM_FOUND = "harm_found"
     TARGETING_NOT_SUPPORTED = "targeting_not_supported"
     RULE_TREATS_HARMED = "rule_treats_harmed"
+    CONSTANT_OUTCOME_IN_ARM = "constant_outcome_in_arm"
+    UNDERDETERMINED_DR = "underdetermined_dr_learner"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from targeting.policy.binning import Constraint, FeatureBins, make_bins
-from targeting.policy.search import MAX_SEARCH_FEATURES, Leaf, Split, assign, search_depth3, search_trees, simplify, to_node
+from targeting.policy.search import (MAX_SEARCH_FEATURES, Leaf, Split, assign, budget_slack, search_depth3,
+                                     search_trees, simplify, to_node)
 from targeting.data.prepare import Prepared
 
 
@@ -187,7 +188,7 @@ def rank_policy(score: np.ndarray, cost: np.ndarray, budget_units: float) -> np.
     ratio = np.where(cost > 0, score / np.where(cost > 0, cost, 1), np.where(score > 0, np.inf, -np.inf))
     order = np.argsort(-ratio, kind="stable")
     positive = score[order] > 0
-    affordable = np.cumsum(cost[order]) <= budget_units + 1e-9 * max(1.0, budget_units)
+    affordable = np.cumsum(cost[order]) <= budget_units + budget_slack(budget_units)
     chosen = order[positive & affordable]
     treat = np.zeros(len(score), dtype=int)
     treat[chosen] = 1

@@ -52,9 +52,16 @@ class TreeChoice:
     right: ChildChoice | None = None
 
 
+def budget_slack(limit: float) -> float:
+    """How far a sum of costs may exceed ``limit`` and still count as within the budget.
+
+    A relative tolerance keeps sums of many float costs from failing an exactly-met budget.
+    """
+    return 1e-9 * max(1.0, abs(limit))
+
+
 def _within(costs, limit):
-    # A relative tolerance keeps sums of many float costs from failing an exactly-met budget.
-    return costs <= limit + 1e-9 * max(1.0, abs(limit))
+    return costs <= limit + budget_slack(limit)
 
 
 def _child_options(columns, nbins, g, c, j1, depth, min_leaf, unit_cost):
@@ -251,7 +258,7 @@ def _combine(lg, lc, rg, rc, rc_sorted, best_right, budget):
     ``rc_sorted`` is the right options' costs in increasing order and ``best_right[k]`` the
     right option with the largest benefit among the first k + 1 of them.
     """
-    room = budget - lc + 1e-9 * max(1.0, abs(budget))
+    room = budget - lc + budget_slack(budget)
     pos = np.searchsorted(rc_sorted, room, side="right") - 1
     feasible = (pos >= 0) & np.isfinite(lg)
     if not feasible.any():
