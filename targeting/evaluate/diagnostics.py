@@ -8,14 +8,13 @@ from scipy import stats
 from targeting.data.prepare import Prepared
 from targeting.estimate.cate import CateResult
 from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
-from targeting.evaluate.stats import Z95, mean_interval
+from targeting.evaluate.stats import ALPHA, Z95, mean_interval
 from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagnostics, EstimatorScore, Gate, Interval,
                                     Overlap, Quantile, Rate, RiskStratum, TruthAccuracy)
 
 # A standardised mean difference above this marks a covariate as imbalanced between arms (a common
 # rule of thumb in the balance-table literature).
 SMD_IMBALANCE = 0.1
-ALPHA = 0.05
 
 
 def _quantiles(values: np.ndarray, qs) -> list[Quantile]:

@@ -10,6 +10,8 @@ from statsmodels.stats.multitest import multipletests
 from targeting.model.report import Interval
 
 Z95 = float(stats.norm.ppf(0.975))
+# Level of every test the report shows (harm flags, heterogeneity): 95% intervals, 5% tests.
+ALPHA = 0.05
 
 
 def mean_interval(values: np.ndarray) -> Interval:

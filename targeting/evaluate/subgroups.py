@@ -19,9 +19,8 @@ from targeting.model.report import Subgroup
 from targeting.estimate.nuisance import Nuisances
 from targeting.policy.learn import PolicySettings, describe_leaves, learn_tree
 from targeting.data.prepare import Prepared
-from targeting.evaluate.stats import mean_interval, one_sided_p, holm, shrink
+from targeting.evaluate.stats import ALPHA, holm, mean_interval, one_sided_p, shrink
 
-ALPHA = 0.05
 MIN_GROUP = 10
 FAMILY_LABELS = {
     "prespecified": "Pre-specified (confirmatory)",
