@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -69,7 +70,7 @@ def test_auto_scores_every_candidate_and_picks_the_lowest_loss(lesson):
     prepared, nuisances = lesson
     result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
     names = [s.name for s in result.scores]
-    assert names == [*candidates_for(prepared), "constant"]
+    assert names == [*candidates_for(prepared), "stack", "constant"]
     selected = [s for s in result.scores if s.selected]
     assert [s.name for s in selected] == [result.estimator]
     assert selected[0].dr_loss == min(s.dr_loss for s in result.scores if s.name != "constant")
@@ -77,6 +78,67 @@ def test_auto_scores_every_candidate_and_picks_the_lowest_loss(lesson):
     constant = result.scores[-1]
     for score in result.scores:
         assert score.loss_vs_constant == pytest.approx(score.dr_loss - constant.dr_loss)
+        if score.name != "constant":
+            assert score.loss_vs_selected == pytest.approx(score.dr_loss - selected[0].dr_loss)
+            assert score.loss_vs_selected >= 0
+    weights = [s.stack_weight for s in result.scores if s.name != "stack"]
+    assert min(weights) >= 0 and sum(weights) == pytest.approx(1.0)
+
+
+def test_scores_are_paired_on_the_rows_given(lesson):
+    """Scoring on half the people: every candidate is scored on exactly those rows."""
+    prepared, nuisances = lesson
+    half = np.arange(prepared.n) % 2 == 0
+    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0, score_on=half)
+    assert {s.scored_on for s in result.scores} == {int(half.sum())}
+
+
+def test_auto_does_not_pick_a_t_learner_that_is_badly_wrong():
+    """A constant true effect of 1 on a wiggly baseline: the T-learner's two outcome models each
+    carry their own error, so their difference is noise; a model that shrinks to the truth must win."""
+    rng = np.random.default_rng(12)
+    n = 3000
+    x = rng.uniform(-2, 2, (n, 4))
+    t = rng.integers(0, 2, n)
+    y = 3 * np.sin(2 * x[:, 0]) + 2 * x[:, 1] ** 2 + 1.0 * t + rng.normal(0, 1, n)
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "d": x[:, 3], "t": t, "y": y,
+                          "true_effect": np.ones(n)})
+    prepared, nuisances = _stage(frame, {"outcome": "y", "treatment": "t", "propensity": 0.5,
+                                         "true_effect": "true_effect", "folds": 5})
+    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
+    losses = {s.name: s.dr_loss for s in result.scores}
+    assert result.estimator != "t"
+    assert losses["t"] > losses[result.estimator]
+    assert np.sqrt(np.mean((result.cate - 1.0) ** 2)) < np.sqrt(np.mean((nuisances.mu1 - nuisances.mu0 - 1.0) ** 2))
+
+
+def test_the_score_table_does_not_depend_on_the_order_of_the_candidates(lesson, monkeypatch):
+    prepared, nuisances = lesson
+    first = {s.name: s for s in estimate_cate(prepared, nuisances, estimator="auto", seed=0).scores}
+    reversed_order = tuple(reversed(candidates_for(prepared)))
+    monkeypatch.setattr(cate_module, "candidates_for", lambda _: reversed_order)
+    second = {s.name: s for s in estimate_cate(prepared, nuisances, estimator="auto", seed=0).scores}
+    assert set(first) == set(second)
+    for name, score in first.items():
+        other = second[name]
+        assert other.dr_loss == pytest.approx(score.dr_loss, rel=1e-9)
+        assert other.selected == score.selected
+        if score.stack_weight is not None:
+            assert other.stack_weight == pytest.approx(score.stack_weight, abs=1e-6)
+
+
+def test_stack_weights_are_a_convex_combination_that_recovers_a_mixture():
+    from targeting.estimate.selection import stack_weights
+
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(5000, 3))
+    target = 0.7 * p[:, 0] + 0.3 * p[:, 2] + rng.normal(0, 0.1, 5000)
+    w = stack_weights(p, target)
+    assert np.all(w >= 0) and w.sum() == pytest.approx(1.0, abs=1e-6)
+    assert w == pytest.approx([0.7, 0.0, 0.3], abs=0.02)
+    # a target no convex combination reaches still gets weights on the simplex
+    w = stack_weights(p, -5 * p[:, 1])
+    assert np.all(w >= 0) and w.sum() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_an_underdetermined_dr_learner_is_a_finding():

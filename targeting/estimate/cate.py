@@ -9,8 +9,8 @@ DR-learner regresses the shared doubly robust scores on the covariates with Econ
 cross-fitted outcome models. As in DML, a training fold's residuals come from nuisance models that
 saw the other folds; the CATE model itself never sees the person it predicts.
 
-With ``estimator = auto`` the candidates are compared by their doubly robust loss on held-out folds
-and the best is used.
+With ``estimator = auto`` every candidate and their stacked ensemble are compared by their
+doubly robust loss on held-out folds, on the same rows, in pairs (:mod:`targeting.estimate.selection`).
 """
 
 from __future__ import annotations
@@ -24,15 +24,22 @@ from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
 from targeting.estimate.nuisance import Nuisances, bounded_propensity
+from targeting.estimate.selection import Score, choose, cross_fitted_stack, stack_weights
 from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.model.report import EstimatorScore
 
 FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
 FOREST_MIN_LEAF = 20
 FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_forest_out_of_fold`)
-SELECTION_FROM = 5_000      # from this many people on, auto scores the candidates...
-SELECTION_ROWS = 10_000     # ...on at most this many of them (a random subsample)...
-SELECTION_FOLDS = 3         # ...split into this many folds, then refits only the winner
+# Up to this many people every candidate is fitted out of fold on everyone (the winner's fit is
+# then free); beyond, on a random SELECTION_ROWS of them, and the winner is refitted on everyone.
+# 40,000 rows put the paired standard errors of the losses well below the gaps that matter on the
+# bundled simulations (bench/RESULTS.md) at a bounded cost.
+SELECTION_FIT_MAX = 50_000
+SELECTION_ROWS = 40_000
+# Stack weights below this are dropped when the stack is refitted on everyone.
+STACK_MIN_WEIGHT = 0.01
 
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML GRF CausalForest on the cross-fitted residuals)",
@@ -42,21 +49,8 @@ ESTIMATOR_LABELS = {
     "x": "X-learner, gradient boosting (EconML XLearner)",
     "logistic_t": "T-learner, regularised logistic regression (EconML TLearner)",
     "constant": "No heterogeneity (everyone gets the average effect)",
+    "stack": "Stacked ensemble of the candidates (non-negative weights summing to one, fitted on held-out scores)",
 }
-
-
-@dataclass(frozen=True)
-class CandidateScore:
-    """How one estimator did on held-out folds (lower loss is better)."""
-
-    name: str
-    label: str
-    dr_loss: float
-    loss_vs_constant: float
-    loss_vs_constant_se: float
-    correlation_with_truth: float | None
-    selected: bool
-    scored_on: int
 
 
 @dataclass(frozen=True)
@@ -64,7 +58,8 @@ class CateResult:
     """Out-of-fold CATE per person, with intervals when the estimator provides them.
 
     ``findings`` are the caveats of the fit that was used (e.g. an underdetermined linear model),
-    for the report.
+    for the report. ``within_noise`` is True when the lowest held-out loss was not clearly below
+    the runner-up's.
     """
 
     estimator: str
@@ -72,8 +67,9 @@ class CateResult:
     cate: np.ndarray
     cate_low: np.ndarray | None
     cate_high: np.ndarray | None
-    scores: tuple[CandidateScore, ...]
+    scores: tuple[EstimatorScore, ...]
     findings: tuple[Finding, ...]
+    within_noise: bool
 
 
 @dataclass(frozen=True)
@@ -130,8 +126,8 @@ def build_metalearner(name: str, *, binary: bool, seed: int):
 def candidates_for(prepared: Prepared) -> tuple[str, ...]:
     """Estimators tried by ``auto``: the ones that suit this outcome type."""
     if prepared.outcome_binary:
-        return ("logistic_t", "t", "dr", "causal_forest")
-    return ("causal_forest", "dr", "t", "x")
+        return ("logistic_t", "t", "s", "dr", "causal_forest")
+    return ("causal_forest", "dr", "t", "s", "x")
 
 
 def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
@@ -251,41 +247,85 @@ def _constant_out_of_fold(gamma: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return out
 
 
-def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int) -> CateResult:
-    """Fit the chosen (or every candidate) estimator out-of-fold and pick by held-out DR loss.
+def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int,
+                  score_on: np.ndarray | None = None) -> CateResult:
+    """Fit the chosen estimator out of fold, or with ``auto`` every candidate and their stack, and
+    choose by held-out doubly robust loss.
 
-    The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``; its difference from the
-    loss of a constant (the training folds' average effect) estimates how much better than
-    "everyone gets the average effect" the estimator ranks people, up to noise that is the same
-    for all estimators. From ``SELECTION_FROM`` people on, ``auto`` scores the candidates with
-    ``SELECTION_FOLDS`` folds on at most ``SELECTION_ROWS`` of them and fits only the winner on
-    everyone, out-of-fold with the usual folds.
+    The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``: up to a term that is the same
+    for every candidate, it estimates the candidate's mean squared error. Candidates are fitted out
+    of fold with the nuisances' folds and scored on the same rows, ``score_on`` (the people who
+    learn the rule; everyone when not given), so the verdicts computed later on the other people
+    (calibration, GATES, RATE) are not flattered by the choice.
+
+    Parameters
+    ----------
+    prepared : Prepared
+    nuisances : Nuisances
+    estimator : str
+        ``auto`` or one estimator name.
+    seed : int
+    score_on : ndarray of bool, optional
+        The rows whose scores choose the model and the stack weights.
     """
     stage, folds = _shared_stage(prepared, nuisances, seed), nuisances.folds
     names = candidates_for(prepared) if estimator == "auto" else (estimator,)
-    scoring = np.arange(prepared.n)
-    scored, f = stage, folds
-    if len(names) > 1 and prepared.n >= SELECTION_FROM:
-        rng = np.random.default_rng(seed)
-        size = min(prepared.n, SELECTION_ROWS)
-        scoring = np.sort(rng.choice(prepared.n, size, replace=False))
-        scored, f = stage.rows(scoring), rng.permutation(size) % SELECTION_FOLDS
-    g = scored.gamma
-    constant_loss = (g - _constant_out_of_fold(g, f)) ** 2
-    fits, rows = {}, []
-    for name in names:
-        fits[name] = _fit_out_of_fold(name, scored, f)
-        loss = (g - fits[name].cate) ** 2
-        diff = loss - constant_loss
-        truth = None
-        if prepared.true_effect is not None and np.std(fits[name].cate) > 0 and np.std(prepared.true_effect) > 0:
-            truth = float(np.corrcoef(fits[name].cate, prepared.true_effect[scoring])[0, 1])
-        rows.append((name, float(loss.mean()), float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff))), truth))
-    best = min(rows, key=lambda r: r[1])[0]
-    scores = [CandidateScore(r[0], ESTIMATOR_LABELS[r[0]], r[1], r[2], r[3], r[4], r[0] == best, len(scoring))
-              for r in rows]
-    scores.append(CandidateScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0,
-                                 None, False, len(scoring)))
-    final = fits[best] if f is folds else _fit_out_of_fold(best, stage, folds)
-    return CateResult(best, ESTIMATOR_LABELS[best], final.cate, final.low, final.high, tuple(scores),
-                      _fit_findings(best, final, stage, folds))
+    score_on = np.ones(prepared.n, dtype=bool) if score_on is None else score_on
+    fit_rows = np.arange(prepared.n)
+    if len(names) > 1 and prepared.n > SELECTION_FIT_MAX:
+        fit_rows = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
+    everyone = len(fit_rows) == prepared.n
+    sub, sub_folds = (stage, folds) if everyone else (stage.rows(fit_rows), folds[fit_rows])
+    fits = {name: _fit_out_of_fold(name, sub, sub_folds) for name in names}
+    scored = score_on[fit_rows]
+    g = sub.gamma[scored]
+    basis = np.column_stack([fits[name].cate for name in names] + [_constant_out_of_fold(sub.gamma, sub_folds)])
+    predicted = {name: fits[name].cate[scored] for name in names}
+    if len(names) > 1:
+        predicted["stack"] = cross_fitted_stack(basis[scored], g, sub_folds[scored])
+    losses = {name: (g - values) ** 2 for name, values in predicted.items()}
+    chosen, scores, within_noise = choose(losses, constant=(g - basis[scored, -1]) ** 2)
+    weights = dict(zip([*names, "constant"], stack_weights(basis[scored], g))) if len(names) > 1 else {}
+    truth = prepared.true_effect[fit_rows][scored] if prepared.true_effect is not None else None
+    table = tuple(_score_row(score, chosen, predicted[score.name], weights, truth) for score in scores)
+    table += (EstimatorScore("constant", ESTIMATOR_LABELS["constant"], float(((g - basis[scored, -1]) ** 2).mean()),
+                             0.0, 0.0, None, False, int(scored.sum()), None, None, weights.get("constant")),)
+    if chosen == "stack":
+        cate = _stacked_on_everyone(stage, folds, fits, names, weights, everyone, basis, scored, sub_folds, g,
+                                    fit_rows)
+        return CateResult("stack", _stack_label(weights), cate, None, None, table, (), within_noise)
+    final = fits[chosen] if everyone else _fit_out_of_fold(chosen, stage, folds)
+    return CateResult(chosen, ESTIMATOR_LABELS[chosen], final.cate, final.low, final.high, table,
+                      _fit_findings(chosen, final, stage, folds), within_noise)
+
+
+def _score_row(score: Score, chosen: str, predicted: np.ndarray, weights: dict[str, float],
+               truth: np.ndarray | None) -> EstimatorScore:
+    """The report's row for one candidate (correlation with the truth only in simulations)."""
+    correlation = None
+    if truth is not None and np.std(predicted) > 0 and np.std(truth) > 0:
+        correlation = float(np.corrcoef(predicted, truth)[0, 1])
+    label = _stack_label(weights) if score.name == "stack" else ESTIMATOR_LABELS[score.name]
+    return EstimatorScore(score.name, label, score.loss, score.loss_vs_constant, score.loss_vs_constant_se,
+                          correlation, score.name == chosen, len(predicted), score.loss_vs_chosen,
+                          score.loss_vs_chosen_se, weights.get(score.name))
+
+
+def _stack_label(weights: dict[str, float]) -> str:
+    parts = [f"{name} {w:.0%}" for name, w in sorted(weights.items(), key=lambda item: -item[1]) if w >= 0.005]
+    return "Stacked ensemble (" + ", ".join(parts) + ")"
+
+
+def _stacked_on_everyone(stage: _Stage, folds, fits, names, weights, everyone, basis, scored, sub_folds, g,
+                         fit_rows) -> np.ndarray:
+    """The stack's CATE for everyone: for the scoring rows, with weights learned on the other folds
+    (their own scores never weigh their prediction); for the others, with the weights of all scoring rows."""
+    if not everyone:  # refit the candidates that carry weight on everyone
+        kept = [name for name in names if weights[name] >= STACK_MIN_WEIGHT]
+        fits = {name: _fit_out_of_fold(name, stage, folds) for name in kept}
+        columns = [fits[name].cate if name in fits else np.zeros(len(stage.y)) for name in names]
+        basis_all = np.column_stack(columns + [_constant_out_of_fold(stage.gamma, folds)])
+        return basis_all @ np.array([weights[name] for name in [*names, "constant"]])
+    cate = basis @ np.array([weights[name] for name in [*names, "constant"]])
+    cate[scored] = cross_fitted_stack(basis[scored], g, sub_folds[scored])
+    return cate

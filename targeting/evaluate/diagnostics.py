@@ -9,7 +9,7 @@ from targeting.data.prepare import Prepared
 from targeting.estimate.cate import CateResult
 from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
 from targeting.evaluate.stats import ALPHA, Z95, mean_interval
-from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagnostics, EstimatorScore, Gate, Interval,
+from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagnostics, Gate, Interval,
                                     Overlap, Quantile, Rate, RiskStratum, TruthAccuracy)
 
 # A standardised mean difference above this marks a covariate as imbalanced between arms (a common
@@ -199,16 +199,22 @@ def ate(gamma: np.ndarray) -> Interval:
     return mean_interval(gamma)
 
 
-def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_threshold: float,
-             seed: int) -> Diagnostics:
+def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_threshold: float, seed: int,
+             judged_on: np.ndarray) -> Diagnostics:
     """Every check of the estimates: scores of the candidates, ATE, calibration, GATES, RATE,
-    overlap, balance, the distribution of individual effects, and accuracy when truth is known."""
-    benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate
+    overlap, balance, the distribution of individual effects, and accuracy when truth is known.
+
+    The tests of heterogeneity (calibration, GATES, RATE) use only the ``judged_on`` people, whose
+    scores did not choose the CATE model, so choosing the model cannot make them look significant.
+    """
+    rows = judged_on
+    benefit, cate_benefit = (prepared.sign * nuis.gamma)[rows], (prepared.sign * cate.cate)[rows]
     truth = truth_accuracy(cate, prepared.true_effect) if prepared.true_effect is not None else None
     return Diagnostics(
         estimator=cate.estimator, estimator_label=cate.label,
-        estimator_scores=[EstimatorScore(**vars(score)) for score in cate.scores], ate=ate(nuis.gamma),
-        calibration=calibration(benefit, cate_benefit), gates=gates(nuis.gamma, cate.cate, prepared.sign),
+        estimator_scores=list(cate.scores), selection_within_noise=cate.within_noise, ate=ate(nuis.gamma),
+        calibration=calibration(benefit, cate_benefit),
+        gates=gates(nuis.gamma[rows], cate.cate[rows], prepared.sign),
         rate=rate(benefit, cate_benefit, seed=seed), overlap=overlap_summary(nuis, prepared.t),
         balance=balance_table(prepared), cate_summary=cate_summary(cate.cate, prepared.sign, harm_threshold),
         individual_intervals=cate.cate_low is not None, truth=truth,

@@ -203,7 +203,12 @@ class RiskStratum:
 
 @dataclass(frozen=True)
 class EstimatorScore:
-    """How one candidate CATE estimator did on held-out folds (lower loss is better)."""
+    """How one candidate CATE estimator did on held-out folds (lower loss is better).
+
+    ``loss_vs_selected`` is the paired difference in loss from the selected candidate, person by
+    person on the same rows, with its standard error; ``stack_weight`` the candidate's weight in
+    the stacked ensemble (None for a single estimator asked for by name).
+    """
 
     name: str
     label: str
@@ -213,6 +218,9 @@ class EstimatorScore:
     correlation_with_truth: float | None
     selected: bool
     scored_on: int
+    loss_vs_selected: float | None
+    loss_vs_selected_se: float | None
+    stack_weight: float | None
 
 
 @dataclass(frozen=True)
@@ -320,6 +328,7 @@ class Diagnostics:
     estimator: str
     estimator_label: str
     estimator_scores: list[EstimatorScore]
+    selection_within_noise: bool
     ate: Interval
     calibration: Calibration
     gates: list[Gate]
