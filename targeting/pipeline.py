@@ -71,7 +71,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     step(f"validated {prepared.n:,} rows x {len(prepared.covariates)} covariates")
     nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
     step("fitted cross-fitted outcome and propensity models")
-    # The learning half chooses the CATE model and the rule; the other half judges both.
+    # The learning part chooses the CATE model and the rule; the other people judge both.
     learn = honest_split(prepared.t, seed=config.seed)
     cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed, score_on=learn)
     step(f"estimated individual effects ({cate.label})")
@@ -79,7 +79,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate
     settings = policy_settings(config, prepared)
     fit = learn_policy(prepared, benefit, nuis.folds, settings, learn=learn)
-    step(f"learned the budgeted policy tree ({fit.method}) on half the people")
+    step(f"learned the budgeted policy tree ({fit.method}) on {fit.learn.mean():.0%} of the people")
 
     ranking = ranking_policy(prepared, cate_benefit, nuis.folds, settings.budget_units)
     values, comparisons = evaluate_policies(prepared, nuis, fit.treat, ranking, rows=fit.estimate)
@@ -87,7 +87,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     # so the curve uses exact depth-2 trees (the brief says so).
     curve = budget_curve(prepared, nuis, benefit, cate_benefit, replace(settings, depth=min(settings.depth, 2)),
                          learn=learn)
-    step("evaluated the rule on the other half (values, comparisons, budget curve)")
+    step("evaluated the rule on the other people (values, comparisons, budget curve)")
 
     rules = leaf_rules(fit.leaves, fit.path, fit.estimate, prepared, nuis)
     families = subgroup_families(prepared, nuis, benefit, settings, leaf_groups=leaf_groups(rules, fit),

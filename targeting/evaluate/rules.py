@@ -18,7 +18,7 @@ from targeting.evaluate.values import policy_value
 from targeting.model.narrative import POLICY_LABELS, headline_rule
 from targeting.model.report import BudgetSummary, Interval, Policy, Rule, SaferRule
 from targeting.policy.learn import describe_leaves, learn_tree, tree_as_dict
-from targeting.policy.stage import PolicyFit, learning_scores
+from targeting.policy.stage import LEARN_SHARE, PolicyFit, learning_scores
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def policy_summary(fit: PolicyFit, prepared: Prepared, rules: list[LeafRow], *, 
         depth=fit.settings.depth, search=fit.method, min_leaf=fit.settings.min_leaf,
         rules=[row.rule for row in rules], tree=tree_as_dict(fit.tree, {row.leaf_path: row.stats for row in rules}),
         treated_n=int(fit.treat.sum()), treated_share=float(fit.treat.mean()),
-        total_cost=float((fit.treat * prepared.cost).sum()), learn_n=int(fit.learn.sum()),
+        total_cost=float((fit.treat * prepared.cost).sum()), learn_share=LEARN_SHARE, learn_n=int(fit.learn.sum()),
         estimate_n=int(fit.estimate.sum()), stability=fit.stability, fold_root_features=list(fit.fold_root_features),
         headline_rule=headline_rule(fit.leaves), treated_in_harmed=int((fit.treat.astype(bool) & harmed).sum()),
         safer=safer,

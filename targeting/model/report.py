@@ -124,8 +124,8 @@ class SaferRule:
 class Policy:
     """The drawn treatment rule, how it was found, and on whom it was learned and judged.
 
-    The rule is learned from ``learn_n`` people and everything about it is estimated on the
-    other ``estimate_n`` (an honest split within each arm). ``treated_share`` is the share of
+    The rule is learned from ``learn_n`` people (``learn_share`` of each arm) and everything about
+    it is estimated on the other ``estimate_n`` (an honest split within each arm). ``treated_share`` is the share of
     everyone in the input the rule treats; ``treated_in_harmed`` how many of them are in a group
     flagged harmed.
     """
@@ -139,6 +139,7 @@ class Policy:
     treated_n: int
     treated_share: float
     total_cost: float
+    learn_share: float
     learn_n: int
     estimate_n: int
     stability: float
