@@ -8,6 +8,7 @@ from scipy import stats
 from targeting.data.prepare import Prepared
 from targeting.estimate.cate import CateResult
 from targeting.estimate.nuisance import OVERLAP_BOUNDS, Nuisances
+from targeting.evaluate.explain import best_linear_projection, effect_by_covariate
 from targeting.evaluate.stats import ALPHA, Z95, mean_interval
 from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagnostics, Gate, Interval,
                                     Overlap, Quantile, Rate, RiskStratum, TruthAccuracy)
@@ -218,4 +219,6 @@ def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_thre
         rate=rate(benefit, cate_benefit, seed=seed), overlap=overlap_summary(nuis, prepared.t),
         balance=balance_table(prepared), cate_summary=cate_summary(cate.cate, prepared.sign, harm_threshold),
         individual_intervals=cate.cate_low is not None, truth=truth,
+        projection=best_linear_projection(prepared, nuis.gamma),
+        effect_by_covariate=effect_by_covariate(prepared, nuis.gamma, cate.cate),
     )

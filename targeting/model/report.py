@@ -323,6 +323,44 @@ class TruthAccuracy:
 
 
 @dataclass(frozen=True)
+class ProjectionTerm:
+    """One term of the effect's best linear projection on the covariates.
+
+    ``coefficient`` is the change in the average effect per ``per`` units of the covariate (one
+    standard deviation for a numeric covariate; for a category level, being in that level rather
+    than the first), holding the others fixed, with its robust 95% interval.
+    """
+
+    term: str
+    per: float
+    coefficient: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class EffectBin:
+    """The effect among the people in one bin of a covariate, and their mean predicted CATE."""
+
+    label: str
+    n: int
+    effect: float | None
+    ci_low: float | None
+    ci_high: float | None
+    predicted: float | None
+
+
+@dataclass(frozen=True)
+class CovariateEffect:
+    """How the effect changes across one covariate's range (fifths) or levels."""
+
+    covariate: str
+    kind: str
+    bins: list[EffectBin]
+
+
+@dataclass(frozen=True)
 class Diagnostics:
     """Checks of the estimates that need no ground truth (and accuracy when truth is given)."""
 
@@ -339,6 +377,8 @@ class Diagnostics:
     cate_summary: CateSummary
     individual_intervals: bool
     truth: TruthAccuracy | None
+    projection: list[ProjectionTerm]
+    effect_by_covariate: list[CovariateEffect]
 
 
 @dataclass(frozen=True)
