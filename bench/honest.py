@@ -7,7 +7,7 @@ trial uses). Learning shares other than the pipeline's are rebuilt from the same
 and settings.
 
 Usage: python bench/honest.py [--sims bleeding_trial,financial_literacy] [--trials 100] [--n 5000]
-       [--population 200000] [--shares 0.5,0.6,0.7] [--estimator auto] [--jobs 2]
+       [--population 200000] [--shares 0.5] [--estimator auto] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def study(name: str, args: argparse.Namespace) -> None:
         crashed = {seed: repr(f.exception()) for seed, f in enumerate(futures, 1) if f.exception() is not None}
         trials = [f.result() for f in futures if f.exception() is None]
     pop = population(name, args.population)
-    scores = {share: [score_trial(trial, pop, share) for trial in trials] for share in sorted(shares)}
+    scores = {share: [score_trial(trial, pop, share) for trial in trials] for share in sorted({LEARN_SHARE, *shares})}
     minutes = (time.perf_counter() - start) / 60
     print(f"\n### {name}: n = {args.n:,}, {len(trials)} trials, budget 30%, estimator {args.estimator}, "
           f"population {args.population:,} (oracle gain {pop.oracle():.4g} per person)\n")
@@ -84,7 +84,7 @@ if __name__ == "__main__":
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--population", type=int, default=200_000)
-    parser.add_argument("--shares", default="0.5,0.6,0.7", help="learning shares; 0.5 is the pipeline's own")
+    parser.add_argument("--shares", default="0.5", help="learning shares besides the pipeline's own (LEARN_SHARE)")
     parser.add_argument("--estimator", default="auto")
     parser.add_argument("--jobs", type=int, default=2, help="processes (the pipeline uses one thread each)")
     arguments = parser.parse_args()

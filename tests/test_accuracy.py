@@ -17,7 +17,7 @@ def big_trial():
 def test_auto_estimator_tracks_the_true_risk_difference(big_trial):
     frame, result = big_trial
     cate = result.individuals["cate"].to_numpy()
-    assert np.corrcoef(cate, frame["true_effect"])[0, 1] >= 0.85
+    assert np.corrcoef(cate, frame["true_effect"])[0, 1] >= 0.90  # issue 14: auto at least 0.90 here
 
 
 @pytest.mark.slow
