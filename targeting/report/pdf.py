@@ -31,10 +31,11 @@ from targeting.report import charts
 
 __all__ = [
     "TemplateOnlyFetcher",
+    "layout_brief",
     "make_environment",
     "render_brief",
     "render_html",
-    "render_standalone_html",
+    "stylesheet",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def _charts(report: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: Mapping[str, Any], *, inline_css: str | None = None) -> str:
     """Render the brief as an HTML string (charts embedded as ``data:`` URIs).
 
     Parameters
@@ -237,26 +238,50 @@ def render_html(report: Mapping[str, Any]) -> str:
     report : mapping
         The report model as plain data (``ReportModel.to_dict()`` or ``json.load`` of
         ``report.json``).
+    inline_css : str, optional
+        A stylesheet written into the page's ``<style>`` (the self-contained brief.html); the PDF
+        passes its stylesheet to WeasyPrint instead.
 
     Returns
     -------
     str
-        The HTML document WeasyPrint lays out; every text from the input is escaped.
+        The HTML document; every text from the input is escaped.
     """
-    return _render(report, inline_css=None)
-
-
-def _render(report: Mapping[str, Any], *, inline_css: str | None) -> str:
     env = make_environment()
     template = env.get_template("brief.html")
     context = _context(report)
     return template.render(r=report, charts=_charts(report, context), inline_css=inline_css, **context)
 
 
-def render_standalone_html(report: Mapping[str, Any]) -> str:
-    """The brief as one self-contained HTML page (inline CSS, charts as inline ``data:`` SVG), for
-    e-mail and intranets; the same content as the PDF."""
-    return _render(report, inline_css=_load_template("brief.css") + (_load_template("screen.css") or ""))
+def stylesheet(name: str) -> str:
+    """A stylesheet of the templates folder (``brief.css``, ``screen.css``)."""
+    text = _load_template(name)
+    if text is None:
+        raise FileNotFoundError(f"stylesheet {name!r} is missing from the brief's templates")
+    return text
+
+
+def layout_brief(report: Mapping[str, Any], *, url_fetcher=None):
+    """The brief laid out in pages (a WeasyPrint ``Document``), before it is written as PDF.
+
+    Parameters
+    ----------
+    report : mapping
+        The report model as plain data.
+    url_fetcher : TemplateOnlyFetcher, optional
+        The fetcher WeasyPrint uses; default a new :func:`TemplateOnlyFetcher`.
+
+    Returns
+    -------
+    weasyprint.document.Document
+        Its ``pages`` can be measured (how full each is) and ``write_pdf()`` gives the PDF.
+    """
+    fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
+    root = _templates_dir()
+    base_url = root.as_uri() + "/" if root is not None else None
+    document = HTML(string=render_html(report), base_url=base_url, url_fetcher=fetcher)
+    css = CSS(string=stylesheet("brief.css"), base_url=base_url, url_fetcher=fetcher)
+    return document.render(stylesheets=[css])
 
 
 def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
@@ -274,7 +299,7 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     Returns
     -------
     bytes
-        The PDF document (A4, typically 4–8 pages).
+        The PDF document (A4; 6 pages for the bundled examples: two that decide, then the appendix).
 
     Examples
     --------
@@ -282,11 +307,4 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     >>> pdf = render_brief(json.load(open("report.json")))  # doctest: +SKIP
     >>> open("brief.pdf", "wb").write(pdf)  # doctest: +SKIP
     """
-    fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
-    html = render_html(report)
-    css = _load_template("brief.css")
-    root = _templates_dir()
-    base_url = root.as_uri() + "/" if root is not None else None
-    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
-    stylesheet = CSS(string=css, base_url=base_url, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet])
+    return layout_brief(report, url_fetcher=url_fetcher).write_pdf()
