@@ -70,8 +70,6 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
     ax.set_ylabel("People")
     handles = [Patch(fc=BENEFIT_FILL, ec=BLUE, lw=0.5, label="beneficial estimate"),
                Patch(fc=HARM_FILL, ec=RED, lw=0.5, hatch=HARM_HATCH, label="harmful estimate")]
-    if side > 0:  # legend on the beneficial side, below its label
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.9), frameon=False)
-    else:
-        ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False)
+    # below the plot: inside it would meet the side labels or the average's label
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     return render_svg(fig)

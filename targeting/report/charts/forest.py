@@ -90,8 +90,7 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
         return None
     rows = _rows(subgroups, family_labels)
     labels = [_wrapped(item, label_width + 6) if kind == "head" else
-              _wrapped(_name(item) + (" *" if item["exploratory"] else ""),
-                       label_width)
+              _wrapped(_name(item), label_width) + (" *" if item["exploratory"] else "")
               for kind, item in rows]
     extra_lines = sum(label.count("\n") for label in labels)
     fig = new_figure(FULL_WIDTH, max(2.0, len(rows) * ROW_HEIGHT + extra_lines * LINE_HEIGHT + 1.0))
