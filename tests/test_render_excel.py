@@ -180,10 +180,12 @@ def test_the_main_sheets_are_excel_tables_from_their_first_row(book, sheet):
 
 
 def test_every_sheet_has_a_print_setup(book):
-    """Landscape A4, one page wide, its used range as the print area, the header row on every page."""
+    """A4 one page wide (landscape; the long, narrow Individuals list upright), its used range as the
+    print area, the header row on every page."""
     for ws in book.worksheets:
         setup = ws.page_setup
-        assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == ("landscape", 9, 1, 0), \
+        upright = "portrait" if ws.title == "Individuals" else "landscape"
+        assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == (upright, 9, 1, 0), \
             ws.title
         assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
         last = f"${openpyxl.utils.get_column_letter(ws.max_column)}${ws.max_row}"

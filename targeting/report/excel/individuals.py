@@ -81,7 +81,8 @@ def start_sheet(ws, frame: pd.DataFrame, columns: list[Col], max_people: int) ->
         ws.column_dimensions[get_column_letter(j + 1)].width = cells.clamp_width(w)
     ws.freeze_panes = "A2"
     ref = f"A1:{get_column_letter(max(1, len(columns)))}{max(n, 1) + 1}"  # a table holds a row at least
-    layout.print_setup(ws, ref, header_row=1)  # before the first row: it is part of the sheet's head
+    # before the first row, as it is part of the sheet's head; upright, since the list is long and narrow
+    layout.print_setup(ws, ref, header_row=1, orientation="portrait")
     ws.append([cells.text_cell(ws, c.title, font=cells.BOLD) for c in columns])
     if columns:
         layout.add_table(ws, "Individuals", ref, [c.title for c in columns])

@@ -180,10 +180,11 @@ def add_table(ws, name: str, ref: str, headers: list[str]) -> None:
         ws.add_table(table)
 
 
-def print_setup(ws, area: str, *, header_row: int | None) -> None:
-    """Print ``area`` landscape on A4, one page wide (as many pages down as needed), the header row
-    repeated on every page."""
-    ws.page_setup.orientation = "landscape"
+def print_setup(ws, area: str, *, header_row: int | None, orientation: str = "landscape") -> None:
+    """Print ``area`` on A4, one page wide (as many pages down as needed), the header row repeated
+    on every page; landscape unless told otherwise (a long, narrow list prints on fewer pages
+    upright)."""
+    ws.page_setup.orientation = orientation
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
