@@ -64,6 +64,7 @@ class Config:
     min_leaf: int = 0
     max_bins: int = 64
     harm_threshold: float = 0.0
+    currency: str | None = None  # shown with every amount of money (a symbol such as € or a code such as CHF)
 
     def parsed_budget(self) -> Budget:
         """The budget as a typed value (money when ``budget_total`` is set)."""

@@ -105,12 +105,13 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     findings = [*prepared.findings, *nuis.findings, *cate.findings,
                 *narrative.result_findings(calibration=diagnostics.calibration, estimator_label=cate.label,
                                            has_intervals=diagnostics.individual_intervals, policy=policy,
-                                           subgroups=subgroups),
+                                           subgroups=subgroups, binary=prepared.outcome_binary),
                 *narrative.design_findings(randomised=prepared.propensity is not None,
                                            balance=diagnostics.balance, supported=supported)]
     summary = narrative.summary(outcome=prepared.outcome, sign=prepared.sign, ate=diagnostics.ate,
                                 budget_kind=prepared.budget.kind, policy=policy, comparisons=comparisons,
-                                subgroups=subgroups, supported=supported, calibration=diagnostics.calibration)
+                                subgroups=subgroups, supported=supported, calibration=diagnostics.calibration,
+                                binary=prepared.outcome_binary)
     report = ReportModel(
         schema_version=SCHEMA_VERSION, title=f"Who should be treated? {raw.name}", summary=summary,
         targeting_supported=supported,

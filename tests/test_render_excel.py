@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from targeting.model import glossary
 from targeting.report.excel import cells, individuals as individuals_sheet, workbook as render_excel
 from targeting.report.excel.workbook import SHEET_NAMES, write_workbook
 
@@ -58,9 +60,15 @@ def write_and_load(report, individuals, tmp_path, name="pack.xlsx") -> openpyxl.
     return openpyxl.load_workbook(path)
 
 
+#: A header the reader sees back to its report.json key (the pack writes human headers).
+KEY_OF = {glossary.header(key): key for key in [*glossary.COLUMNS, *glossary.INDIVIDUAL_COLUMNS]}
+KEY_OF.update({"Verdict": "verdict", "Family": "family"})
+
+
 def table_rows(ws, header_row: int = 1) -> list[dict]:
-    """Rows of the table whose header is on ``header_row``, up to the first empty row."""
-    headers = [c.value for c in ws[header_row] if c.value is not None]
+    """Rows of the table whose header is on ``header_row``, up to the first empty row, keyed by the
+    columns' report.json names."""
+    headers = [KEY_OF.get(c.value, c.value) for c in ws[header_row] if c.value is not None]
     rows = []
     for cells in ws.iter_rows(min_row=header_row + 1, max_col=len(headers)):
         if all(c.value is None for c in cells):
@@ -101,7 +109,7 @@ def test_policy_values_and_comparisons_equal_the_model(book, report):
         assert r["label"].value == expected["label"]
         assert r["treated_share"].number_format == "0.0%"
 
-    comps = table_rows(ws, find_row(ws, "versus"))
+    comps = table_rows(ws, find_row(ws, glossary.header("versus")))
     assert [r["versus"].value for r in comps] == list(report["comparisons"])
     for r in comps:
         expected = report["comparisons"][r["versus"].value]
@@ -152,16 +160,38 @@ def test_effects_show_three_significant_digits(book, report):
     assert cells.effect_format(0.0) == "0"
 
 
-def test_every_sheet_has_bold_frozen_header_and_filters(book):
+def test_every_sheet_has_bold_frozen_header_and_tables(book):
     for ws in book.worksheets:
         assert ws.freeze_panes == "A2", ws.title
-        assert ws.auto_filter.ref, ws.title
-        header_row = int(ws.auto_filter.ref.split(":")[0][1:])
-        assert all(c.font.b for c in ws[header_row] if c.value is not None), ws.title
-        for table in ws.tables.values():  # further tables on the sheet carry their own filter
-            assert ws[table.ref.split(":")[0]].font.b, (ws.title, table.displayName)
+        assert ws.tables, ws.title
+        for table in ws.tables.values():  # every table is an Excel table with its own filter
+            header = ws[table.ref.split(":")[0]]
+            assert header.font.b, (ws.title, table.displayName)
         for letter, dim in ws.column_dimensions.items():
             assert dim.width is None or dim.width <= 60
+
+
+@pytest.mark.parametrize("sheet", ["Subgroups", "Harmed", "Policy", "Individuals", "Budget curve", "Values"])
+def test_the_main_sheets_are_excel_tables_from_their_first_row(book, sheet):
+    ws = book[sheet]
+    first = min(ws.tables.values(), key=lambda t: int(t.ref.split(":")[0][1:]))
+    assert first.ref.startswith("A1:")
+    assert first.tableStyleInfo is not None and first.tableStyleInfo.showRowStripes
+
+
+def test_every_sheet_has_a_print_setup(book):
+    """A4 one page wide (landscape; the long, narrow Individuals list upright), its used range as the
+    print area, the header row on every page."""
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        upright = "portrait" if ws.title == "Individuals" else "landscape"
+        assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == (upright, 9, 1, 0), \
+            ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        last = f"${openpyxl.utils.get_column_letter(ws.max_column)}${ws.max_row}"
+        assert ws.print_area == f"'{ws.title}'!$A$1:{last}", ws.title
+        if ws.title != "Summary":  # the Summary starts with its title, not a header row
+            assert ws.print_title_rows == "$1:$1", ws.title
 
 
 def test_tables_have_their_own_autofilter(book):
@@ -174,6 +204,37 @@ def test_tables_have_their_own_autofilter(book):
         assert [c.name for c in table.tableColumns] == names
 
 
+def test_headers_are_in_words_and_the_notes_give_their_report_json_names(book):
+    notes = table_rows(book["Notes"])
+    by_header = {(r["sheet"].value, r["column"].value): r["source"].value for r in notes}
+    subgroups = [c.value for c in book["Subgroups"][1]]
+    assert "95% interval: low" in subgroups and "Adjusted p (harm)" in subgroups
+    assert not any(h and "_" in h for h in subgroups)  # no code-style headers
+    assert by_header[("Subgroups", "95% interval: low")] == "ci_low"
+    assert by_header[("Subgroups", "Adjusted p (harm)")] == "p_adjusted"
+    assert by_header[("Subgroups", "Verdict")] == "flag (in words)"
+
+
+def test_one_number_format_per_column(book):
+    for name in ("Policy", "Subgroups", "Budget curve", "Individuals"):
+        ws = book[name]
+        table = min(ws.tables.values(), key=lambda t: int(t.ref.split(":")[0][1:]))
+        last = int(table.ref.split(":")[1].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+        for column in ws.iter_cols(min_row=2, max_row=last):
+            formats = {c.number_format for c in column if isinstance(c.value, float)}
+            assert len(formats) <= 1, (name, column[0].column_letter, formats)
+
+
+def test_no_scientific_notation_anywhere_in_the_workbook(book):
+    for ws in book.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert "E+" not in cell.number_format and "E-" not in cell.number_format, (ws.title, cell.coordinate)
+                if isinstance(cell.value, str):
+                    assert not re.search(r"(?<![0-9a-fA-F])\d(?:\.\d+)?[eE][-+]?\d+(?![0-9a-fA-F])", cell.value), \
+                        (ws.title, cell.coordinate, cell.value)
+
+
 def test_harmed_rows_are_red_and_listed(report, individuals, tmp_path):
     rep = copy.deepcopy(report)
     rep["subgroups"][1]["flag"] = "harmed"
@@ -183,8 +244,13 @@ def test_harmed_rows_are_red_and_listed(report, individuals, tmp_path):
     assert rows[1]["name"].fill.fgColor.rgb.endswith("FFC7CE")
     assert rows[1]["effect"].fill.fgColor.rgb.endswith("FFC7CE")
     assert rows[2]["name"].fill.fgColor.rgb.endswith("C6EFCE")
-    amber = [r for r in rows if r["flag"].value == "possibly_harmed"]
+    # amber only where there is a sign of harm (p below 5% before adjustment), as in the brief
+    amber = [r for r in rows if r["flag"].value == "possibly_harmed" and r["p_value"].value < 0.05]
+    leaning = [r for r in rows if r["flag"].value == "possibly_harmed" and r["p_value"].value >= 0.05]
     assert amber and all(r["name"].fill.fgColor.rgb.endswith("FFEB9C") for r in amber)
+    assert all(r["verdict"].value == "possibly harmed" for r in amber)
+    assert leaning and all(r["name"].fill.fill_type is None for r in leaning)
+    assert all(r["verdict"].value == "no clear effect" for r in leaning)
     plain = [r for r in rows if r["flag"].value == "no_clear_effect"]
     assert plain and all(r["name"].fill.fill_type is None for r in plain)
 
@@ -270,14 +336,15 @@ def test_individuals_rows_and_formats(book, individuals):
     assert ws["D2"].value is None  # no individual intervals: empty, not NaN
     assert ws["F2"].value == ("Yes" if individuals["treat"].iloc[0] else "No")
     assert ws["C2"].number_format.startswith("#,##0.0")
-    assert ws.auto_filter.ref == f"A1:G{len(individuals) + 1}"
+    assert ws.tables["Individuals"].ref == f"A1:G{len(individuals) + 1}"
+    # the headers stay individuals.csv's names: the risk strata's queries select on them
 
 
 def test_individuals_capped_at_the_row_limit(report, individuals, tmp_path, monkeypatch):
     monkeypatch.setattr(render_excel, "EXCEL_MAX_ROWS", 101)
     book = write_and_load(report, individuals, tmp_path)
     assert book["Individuals"].max_row == 101
-    notes = [c.value for c in book["Notes"]["D"] if isinstance(c.value, str)]
+    notes = [c.value for c in book["Notes"]["E"] if isinstance(c.value, str)]
     assert any("individuals.csv" in v and "first 100 of 3,000" in v for v in notes)
     summary = [c.value for c in book["Summary"]["A"] if isinstance(c.value, str)]
     assert any("individuals.csv" in v for v in summary)
@@ -285,7 +352,7 @@ def test_individuals_capped_at_the_row_limit(report, individuals, tmp_path, monk
 
 def test_individuals_without_people(report, individuals, tmp_path):
     ws = write_and_load(report, individuals.head(0), tmp_path)["Individuals"]
-    assert ws.max_row == 1 and ws.auto_filter.ref == "A1:G1"
+    assert ws.max_row == 1 and ws.tables["Individuals"].ref == "A1:G2"  # a table holds one row at least
     assert [c.value for c in ws[1]] == list(individuals.columns)
 
 
@@ -300,7 +367,10 @@ def test_budget_curve_table_and_chart(book, report):
     assert len(ws._charts) == 1
     chart = ws._charts[0]
     assert chart.tagname == "lineChart"
-    assert len(chart.series) == 3
+    # the rule with its 95% interval (dashed), the ranking and the random selection
+    assert len(chart.series) == 5
+    assert [s.graphicalProperties.line.dashStyle for s in chart.series] == ["solid", "dash", "dash", "solid", "solid"]
+    assert chart.x_axis.tickLblPos == "low" and chart.y_axis.tickLblPos == "low"
 
 
 def test_missing_numbers_are_empty_cells(report, individuals, tmp_path):
@@ -320,12 +390,12 @@ def test_diagnostics_and_settings_content(book, report):
     ws = book["Diagnostics"]
     scores = table_rows(ws)
     assert [r["name"].value for r in scores] == [s["name"] for s in report["diagnostics"]["estimator_scores"]]
-    cal = table_rows(ws, find_row(ws, "slope"))[0]
+    cal = table_rows(ws, find_row(ws, glossary.header("slope")))[0]
     assert close(cal["slope"].value, report["diagnostics"]["calibration"]["slope"])
     assert cal["detected"].value == "Yes"
-    gates = table_rows(ws, find_row(ws, "group"))
+    gates = table_rows(ws, find_row(ws, glossary.header("group")))
     assert len(gates) == len(report["diagnostics"]["gates"])
-    findings = table_rows(ws, find_row(ws, "severity"))
+    findings = table_rows(ws, find_row(ws, glossary.header("severity")))
     assert [f["code"].value for f in findings] == [f["code"] for f in report["findings"]]
     assert any(isinstance(v, str) and v.startswith("Accuracy against") for v in (c.value for c in ws["A"]))
 
@@ -343,8 +413,7 @@ def test_notes_define_every_column(book):
     defined = {(r["sheet"].value, r["column"].value) for r in table_rows(notes)}
     assert all(r["definition"].value for r in table_rows(notes))
     for ws in book.worksheets:
-        header_rows = [int(ws.auto_filter.ref.split(":")[0][1:])]
-        header_rows += [int(t.ref.split(":")[0][1:]) for t in ws.tables.values()]
+        header_rows = [int(t.ref.split(":")[0][1:]) for t in ws.tables.values()]
         for row in header_rows:
             for cell in ws[row]:
                 if cell.value is not None:
@@ -477,7 +546,9 @@ def test_individuals_cells_equal_the_cell_by_cell_writer(report, tmp_path):
             if b.value is None:
                 assert a.value is None, where
                 continue
-            assert (a.data_type, a.number_format, a.quotePrefix) == (b.data_type, b.number_format, b.quotePrefix), where
+            assert (a.data_type, a.quotePrefix) == (b.data_type, b.quotePrefix), where
+            if not isinstance(b.value, float) and frame.dtypes.iloc[j].kind != "f":  # effects: one format, below
+                assert a.number_format == b.number_format, where
             if isinstance(b.value, (int, float)):
                 # stored exactly (openpyxl wrote 16 significant digits; either may read back as int or float)
                 assert isinstance(a.value, (int, float)) and not isinstance(a.value, bool), where
@@ -491,8 +562,8 @@ def test_individuals_cells_equal_the_cell_by_cell_writer(report, tmp_path):
     texts = {(new.cell(r, 2).value, new.cell(r, 2).quotePrefix) for r in range(2, new.max_row + 1)}
     assert {("=1+1", True), ("=y", True), ("-3", True), ("#REF!", False), ("a<b&c>d", False), ("bell x", False),
             ("x" * 32_767, False), ("=" + "y" * 32_766, True), ("\tlead", True), ("   ", False)} <= texts
-    formats = {new.cell(r, 3).number_format for r in range(2, new.max_row + 1)}
-    assert {"0", "0.00E+00", "#,##0", "#,##0.0", "#,##0.000", "#,##0.0000", "#,##0.00"} <= formats
+    formats = {new.cell(r, 3).number_format for r in range(2, new.max_row + 1) if new.cell(r, 3).value is not None}
+    assert len(formats) == 1 and "E" not in formats.pop()  # one format for the column, never scientific
 
 
 def test_individuals_keep_carriage_returns_and_leave_missing_numbers_empty(report, tmp_path):
@@ -507,22 +578,6 @@ def test_individuals_keep_carriage_returns_and_leave_missing_numbers_empty(repor
     assert ws["B4"].value == "ok"
     assert ws["B5"].value is None  # nothing left after dropping the unwritable character
     assert [ws.cell(r, 4).value for r in range(2, 6)] == [1, None, 3, 4]
-
-
-def test_vectorised_effect_formats_equal_effect_format():
-    import math
-    rng = np.random.default_rng(3)
-    values = list(10 ** rng.uniform(-7, 14, 20_000) * rng.choice([-1, 1], 20_000))
-    edges, cuts = cells.effect_cutoffs()
-    for x in [*edges, *cuts[1:], *(10.0 ** k for k in range(-6, 14)), 1e-4, 1e12, 0.09995, 99.95]:
-        for _ in range(4):
-            x = math.nextafter(x, 0)
-        for _ in range(8):
-            values += [x, -x]
-            x = math.nextafter(x, math.inf)
-    values += [0.0, -0.0, 5e-324, 1.7976931348623157e308]
-    codes = cells.effect_format_codes(np.array(values))
-    assert [cells.EFFECT_FORMATS[c] for c in codes] == [cells.effect_format(v) for v in values]
 
 
 def test_tricky_individuals_open_in_libreoffice(report, tmp_path):
@@ -577,13 +632,14 @@ def test_a_calibration_without_variation_has_no_intercept(report, individuals, t
     rep["diagnostics"]["calibration"] = {"slope": None, "ci_low": None, "ci_high": None, "p_value": None,
                                          "mean_effect": None, "detected": False, "verdict": "not detected"}
     ws = write_and_load(rep, individuals, tmp_path)["Diagnostics"]
-    cal = table_rows(ws, find_row(ws, "slope"))[0]
+    cal = table_rows(ws, find_row(ws, glossary.header("slope")))[0]
     assert cal["mean_effect"].value is None and cal["slope"].value is None
     assert (cal["detected"].value, cal["verdict"].value) == ("No", "not detected")
 
 
 def notes_definitions(book) -> dict[tuple[str, str, str], str]:
-    return {(r["sheet"].value, r["table"].value, r["column"].value): r["definition"].value
+    """Definitions by (sheet, table, report.json name of the column)."""
+    return {(r["sheet"].value, r["table"].value, r["source"].value): r["definition"].value
             for r in table_rows(book["Notes"])}
 
 
@@ -605,6 +661,26 @@ def test_notes_name_every_family_the_report_knows(report, individuals, tmp_path)
         definition = notes_definitions(book)[(sheet, table, "family")]
         for key, label in rep["harm_summary"]["family_labels"].items():
             assert f"{key} = {label}" in definition
-    families = next(r["value"].value for r in table_rows(book["Summary"], find_row(book["Summary"], "item"))
+    families = next(r["value"].value for r in table_rows(book["Summary"], find_row(book["Summary"], glossary.header("item")))
                     if r["item"].value == "Families tested")
     assert families.endswith("; Harm search (exploratory)")
+
+
+def test_money_columns_name_the_currency_when_one_is_set(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["config"]["currency"] = "EUR"
+    book = write_and_load(rep, individuals, tmp_path)
+    assert "Total cost (EUR)" in [c.value for c in book["Values"][1]]
+    assert "Cost (EUR)" in [c.value for c in book["Policy"][1]]
+    plain = [c.value for c in write_and_load(report, individuals, tmp_path, "plain.xlsx")["Values"][1]]
+    assert "Total cost" in plain
+
+
+def test_a_prespecified_group_is_named_in_words_and_keeps_its_query(report, individuals, tmp_path):
+    rep = copy.deepcopy(report)
+    rep["subgroups"][0].update(family="prespecified", name="anticoagulant == 'Yes'",
+                               query="`anticoagulant` == 'Yes'")
+    rep["harm_summary"]["family_labels"].setdefault("prespecified", "Pre-specified")
+    row = table_rows(write_and_load(rep, individuals, tmp_path)["Subgroups"])[0]
+    assert row["name"].value == "anticoagulant is Yes"
+    assert row["query"].value == "`anticoagulant` == 'Yes'"

@@ -78,10 +78,14 @@ def test_pdf_is_a_pdf_with_sensible_length(rendered):
 
 def test_sections_present(rendered):
     text, *_ = rendered
-    for heading in ["Recommendation", "Headline numbers", "HARM", "The rule as a decision tree",
-                    "How the gain depends on the budget", "Distribution of individual effects",
-                    "Effects in groups of people", "Effect by baseline risk", "Diagnostics",
-                    "Findings", "Methods and assumptions", "Data", "Provenance", "Settings"]:
+    pages = text.split("Decision support — read with")
+    assert "Headline numbers" in pages[0] and "HARM" in pages[0]
+    assert "as a decision tree" in pages[1] and "How the gain depends on the budget" in pages[1]
+    assert "Appendix" in pages[2]
+    for heading in ["A. Effects in groups of people", "B. How the effect varies between people",
+                    "By the outcome predicted without treatment", "C. Checks of the estimates",
+                    "D. Findings, methods and assumptions", "Methods and assumptions", "E. Data",
+                    "F. Provenance and settings", "Settings in effect"]:
         assert heading in text, heading
 
 
@@ -92,18 +96,17 @@ def test_running_header_and_page_numbers(rendered, report):
     assert f"page {pages} of {pages}" in text
 
 
-#: The headline table of the test report, written out by hand: policy, share treated, mean outcome
-#: (interval), and the targeted rule's advantage per person and per 1,000 people (intervals).
+#: The headline table of the test report (a 0/1 outcome), written out by hand: policy, share treated,
+#: share with the event (interval), and the rule's advantage in percentage points and in events per
+#: 1,000 people (intervals): 0.0733 -> 7.3%, +0.0172 -> +1.7 pp and +17 per 1,000.
 HEADLINE_ROWS = [
-    ("Targeted (policy tree)", "42%", "0.0561 (0.0419 to 0.0703)", "(the rule itself)"),
-    ("Treat everyone", "100%", "0.0733 (0.0570 to 0.0895)", "+0.0172 (+0.000164 to +0.0341)",
-     "+17.2 (+0.164 to +34.1)"),
-    ("Random selection, same budget", "42%", "0.0633 (0.0525 to 0.0740)",
-     "+0.00717 (-0.00352 to +0.0179)", "+7.17 (-3.52 to +17.9)"),
-    ("Treat no one", "0%", "0.0561 (0.0416 to 0.0705)", "-0.000005 (-0.0137 to +0.0137)",
-     "-0.00504 (-13.7 to +13.7)"),
-    ("Best ranking by estimated effect, same budget (reference)", "44%", "0.0443 (0.0316 to 0.0570)",
-     "-0.0118 (-0.0243 to +0.000699)", "-11.8 (-24.3 to +0.699)"),
+    ("Targeted (policy tree)", "42%", "5.6% (4.2% to 7.0%)", "(the rule itself)"),
+    ("Treat everyone", "100%", "7.3% (5.7% to 9.0%)", "+1.7 pp (+0.016 to +3.4 pp)", "+17 (+0.16 to +34)"),
+    ("Random selection, same budget", "42%", "6.3% (5.2% to 7.4%)", "+0.72 pp (-0.35 to +1.8 pp)",
+     "+7.2 (-3.5 to +18)"),
+    ("Treat no one", "0%", "5.6% (4.2% to 7.1%)", "-0.00050 pp (-1.4 to +1.4 pp)", "-0.0050 (-14 to +14)"),
+    ("Best ranking by estimated effect, same budget (reference: not a readable rule)", "44%",
+     "4.4% (3.2% to 5.7%)", "-1.2 pp (-2.4 to +0.070 pp)", "-12 (-24 to +0.70)"),
 ]
 
 
@@ -138,6 +141,7 @@ def test_summary_provenance_and_truth(rendered, report):
     assert str(report["provenance"]["seed"]) in flat
     assert report["diagnostics"]["truth"] is not None
     assert _flat("Accuracy against the known true effects") in flat
+    assert _flat(f"random seed {report['provenance']['seed']}") in flat
 
 
 def test_harm_box_says_none_found_with_count(rendered, report):
@@ -152,7 +156,7 @@ def test_harm_box_lists_harmed_groups(harmed_report):
     first_page = text.split("page 1 of")[0]
     assert "1 group harmed by the treatment" in first_page
     assert "anticoagulant users over 70" in first_page
-    assert "+0.0810" in first_page and "+0.0310 to +0.131" in first_page
+    assert "+8.1 pp" in first_page and "+3.1 to +13.1 pp" in first_page
     tested = harmed_report["harm_summary"]["groups_tested"]
     assert f"No group was found to be harmed ({tested} groups tested)" not in first_page
     assert f"(out of {tested} groups tested)" in first_page
@@ -213,7 +217,7 @@ def test_higher_is_better_and_no_split_tree(report):
     ("values", "ranking"), ("values", "targeted", "treated_share"), ("comparisons", "treat_all"),
     ("config", "harm_threshold"), ("harm_summary", "family_labels"), ("budget_curve", 0, "tree_gain"),
     ("policy", "tree", "left_if"), ("policy", "tree", "left", "left", "n"), ("subgroups", 0, "flag"),
-    ("subgroups", 0, "exploratory"), ("risk_strata",), ("diagnostics", "overlap", "bounds"),
+    ("subgroups", 0, "p_value"), ("risk_strata",), ("diagnostics", "overlap", "bounds"),
     ("diagnostics", "cate_summary", "edges"), ("diagnostics", "balance", 0, "imbalanced"),
     ("diagnostics", "truth"), ("provenance", "data_sheet"),
 ])
@@ -224,6 +228,14 @@ def test_a_missing_required_key_fails_loudly(report, path):
     for key in path[:-1]:
         parent = parent[key]
     del parent[path[-1]]
+    with pytest.raises((KeyError, jinja2.UndefinedError)):
+        render_html(r)
+
+
+def test_a_group_shown_without_its_exploratory_mark_fails_loudly(report):
+    r = copy.deepcopy(report)
+    for group in r["subgroups"]:
+        del group["exploratory"]
     with pytest.raises((KeyError, jinja2.UndefinedError)):
         render_html(r)
 

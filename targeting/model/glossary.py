@@ -16,7 +16,8 @@ from typing import Mapping
 
 from targeting.model.findings import Severity
 
-__all__ = ["COLUMNS", "INDIVIDUAL_COLUMNS", "OTHER_INDIVIDUAL_COLUMN", "SEVERITY", "family_definition"]
+__all__ = ["COLUMNS", "HEADERS", "INDIVIDUAL_COLUMNS", "OTHER_INDIVIDUAL_COLUMN", "SEVERITY", "family_definition",
+           "header"]
 
 
 def _one_of(words: list[str]) -> str:
@@ -41,7 +42,7 @@ COLUMNS: dict[str, str] = {
     "ci_low": "Lower end of the 95% confidence interval of the estimate to its left.",
     "ci_high": "Upper end of the 95% confidence interval of the estimate to its left.",
     "n_estimated": "People whose outcomes estimate the effect: the group's members who did not take part in "
-                   "finding it (for the rule's leaves and the harm search: the estimation half; for groups fixed in "
+                   "finding it (for the rule's leaves and the harm search: the estimation people; for groups fixed in "
                    "advance: everyone in the group).",
     "query_on": "Which table the query selects from: 'input' = the input's data sheet, 'individuals' = "
                 "individuals.csv / the Individuals sheet (for baseline-risk strata).",
@@ -50,7 +51,7 @@ COLUMNS: dict[str, str] = {
     "policy": "Short key of the policy.",
     "label": "The policy or estimator in words.",
     "mean_outcome": "Expected mean outcome per person if this policy were applied to people like these "
-                    "(doubly robust estimate on the estimation half, whose outcomes did not choose the rule).",
+                    "(doubly robust estimate on the estimation people, whose outcomes did not choose the rule).",
     "treated_share": "Share of people the policy treats.",
     "treated_n": "Number of people the policy treats.",
     "total_cost": "Total cost of the treatments the policy gives (cost units).",
@@ -121,7 +122,41 @@ COLUMNS: dict[str, str] = {
     "table": "Table on that sheet.",
     "column": "Column header.",
     "definition": "What the column holds.",
+    "source": "The column's name in report.json (or individuals.csv), where the same numbers are stored.",
 }
+
+#: The header a reader sees for a column key of the report's tables (the Notes sheet maps each back to
+#: its report.json name); a key not listed reads as itself in words (``cate_sd`` -> ``Cate sd``).
+HEADERS: dict[str, str] = {
+    "leaf": "Leaf (path: L/R)", "rule": "Rule", "query": "Query (pandas)", "treat": "Treated", "n": "People",
+    "share": "Share of people", "cost": "Cost", "effect": "Effect", "ci_low": "95% interval: low",
+    "ci_high": "95% interval: high", "n_estimated": "People estimating it", "query_on": "Query selects from",
+    "item": "Item", "value": "Value", "policy": "Policy (key)", "label": "Policy", "mean_outcome": "Mean outcome",
+    "treated_share": "Share treated", "treated_n": "People treated", "total_cost": "Total cost",
+    "versus": "Compared with (key)", "difference": "Rule better by", "per_1000": "Rule better by, per 1,000",
+    "per_1000_low": "Per 1,000: low", "per_1000_high": "Per 1,000: high", "p_value": "p",
+    "sentence": "In words", "budget_share": "Budget (share of cost)", "tree_gain": "Rule: gain",
+    "tree_low": "Rule: low", "tree_high": "Rule: high", "ranking_gain": "Ranking: gain",
+    "ranking_low": "Ranking: low", "ranking_high": "Ranking: high", "random_gain": "Random: gain",
+    "name": "Group", "p_adjusted": "Adjusted p (harm)", "shrunk_effect": "Effect pulled to the average",
+    "flag": "Verdict (code)", "exploratory": "Exploratory", "family": "Family",
+    "mean_risk": "Mean predicted outcome untreated", "cate_mean": "Mean individual effect",
+    "cate_sd": "SD of individual effects", "covariate": "Covariate", "level": "Level", "control": "Control",
+    "treated": "Treated arm", "smd": "Standardised difference", "dr_loss": "Held-out loss",
+    "loss_vs_constant": "Loss vs one effect for all", "loss_vs_constant_se": "Its standard error",
+    "correlation_with_truth": "Correlation with true effects", "selected": "Selected", "estimate": "Estimate",
+    "se": "Standard error", "slope": "Slope", "mean_effect": "Average benefit", "detected": "Detected",
+    "verdict": "Verdict", "group": "Fifth of predicted benefit", "predicted": "Predicted effect",
+    "measure": "Measure", "bootstrap": "Bootstrap samples", "severity": "Severity", "code": "Code",
+    "message": "Finding", "values": "Numbers behind it", "setting": "Setting", "sheet": "Sheet",
+    "table": "Table", "column": "Column", "definition": "Definition", "source": "report.json name",
+}
+
+
+def header(key: str) -> str:
+    """The header a reader sees for the column ``key``."""
+    return HEADERS.get(key) or key.replace("_", " ").capitalize()
+
 
 #: Meaning of each column of the per-person table (``individuals.csv``, the pack's Individuals sheet).
 INDIVIDUAL_COLUMNS: dict[str, str] = {

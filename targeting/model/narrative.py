@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from targeting.evaluate.diagnostics import SMD_IMBALANCE
 from targeting.evaluate.subgroups import ALPHA
-from targeting.format import fmt_num
+from targeting.format import fmt_change, fmt_change_ci, fmt_ci, fmt_money, fmt_num, fmt_per_1000
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import BalanceRow, Calibration, Comparison, Interval, Policy, Recommendation, Subgroup
 
@@ -31,13 +31,66 @@ POLICY_PHRASES = {
     "ranking": "the best ranking by estimated effect at the same budget",
 }
 
+# Findings that change the decision: they go on page 1, beside the recommendation (a rule treating
+# harmed people is said in the harm box, an unsupported rule by the recommendation's status).
+DECISION_CAVEATS = frozenset({Code.UNSTABLE_TREE.value, Code.NO_HETEROGENEITY.value, Code.WEAK_OVERLAP.value})
+
+# The verdict on a group in words, by its shown flag (see :func:`shown_flag`).
+VERDICT_WORDS = {"harmed": "⚠ HARMED", "possibly_harmed": "possibly harmed", "benefits": "benefits",
+                 "leans_harmful": "no clear effect", "no_clear_effect": "no clear effect"}
+
+
+def group_words(group: Subgroup) -> str:
+    """A group's name for prose: a pre-specified group is named by its expression, said in words."""
+    return expression_words(group.name) if group.family == "prespecified" else group.name
+
+
+def shown_flag(group) -> str:
+    """The flag a reader is shown: ``possibly_harmed`` only when the group's own one-sided test of
+    harm is below 5% before adjustment; an estimate merely on the harmful side of zero is
+    ``leans_harmful`` and is drawn like no clear effect, since the colour would say more than the
+    evidence."""
+    if group["flag"] != "possibly_harmed":
+        return group["flag"]
+    p = group["p_value"]
+    return "possibly_harmed" if p is not None and p < ALPHA else "leans_harmful"
+
+
+_CODE_LABELS = {True: {"1", "1.0", "true"}, False: {"0", "0.0", "false"}}
+
+
+def arm_label(label: str, treated: bool) -> str:
+    """An arm as a reader says it: a data label (``Placebo``) as it is, a code (``1``/``0``,
+    ``True``/``False``) as ``Treated``/``Untreated``."""
+    if str(label).strip().lower() in _CODE_LABELS[treated]:
+        return "Treated" if treated else "Untreated"
+    return str(label)
+
+
+def budget_words(kind: str, value: float, description: str, currency: str | None) -> str:
+    """The budget as the brief says it; a money budget carries the currency (``a total spend of €300,000``)."""
+    return f"a total spend of {fmt_money(value, currency)}" if kind == "money" else description
+
+
 # Fewer fold trees than this share splitting first where the drawn tree does: the rule is fragile.
 STABLE_SHARE = 0.6
 
 
+def outcome_words(outcome: str) -> str:
+    """A column name as a reader says it (``savings_rate`` -> ``savings rate``)."""
+    return outcome.replace("_", " ").strip()
+
+
+def _events(outcome: str) -> str:
+    """What a 0/1 outcome counts: ``bleeding events``, or plain ``events`` for a column named so."""
+    words = outcome_words(outcome)
+    return "events" if words.lower() in {"event", "events", "y", "outcome"} else f"{words} events"
+
+
 def comparison_sentence(diff: float, low: float, high: float, versus: str, *, outcome: str, binary: bool,
                         sign: float) -> str:
-    """One plain sentence in the outcome's units, e.g. "Targeting gives 6.1 fewer 'event' events per 1,000 people ...".
+    """One plain sentence in the outcome's units, e.g. "Targeting gives 17 fewer events per 1,000
+    people than treating everyone (95% interval 34 fewer to 0.2 fewer)."
 
     ``diff`` is oriented so positive is better; the words follow the outcome's own direction.
     """
@@ -46,11 +99,11 @@ def comparison_sentence(diff: float, low: float, high: float, versus: str, *, ou
     clear = low > 0 or high < 0
     verdict = "" if clear else "; not distinguishable from no difference"
     if binary:
-        amount = f"{abs(1000 * change):.3g} {'fewer' if change < 0 else 'more'} '{outcome}' events per 1,000 people"
-        ci = f"95% CI {1000 * lo:+.3g} to {1000 * hi:+.3g} per 1,000"
+        amount = f"{fmt_per_1000(abs(change)).lstrip('+')} {'fewer' if change < 0 else 'more'} {_events(outcome)} per 1,000 people"
+        ci = f"95% interval {fmt_per_1000(lo)} to {fmt_per_1000(hi)} per 1,000"
     else:
-        amount = f"a mean '{outcome}' {abs(change):.3g} {'lower' if change < 0 else 'higher'} per person"
-        ci = f"95% CI {lo:+.3g} to {hi:+.3g}"
+        amount = f"a mean {outcome_words(outcome)} {fmt_num(abs(change))} {'lower' if change < 0 else 'higher'} per person"
+        ci = f"95% interval {fmt_ci(lo, hi)}"
     return f"Targeting gives {amount} than {POLICY_PHRASES[versus]} ({ci}{verdict})."
 
 
@@ -61,12 +114,32 @@ def headline_rule(leaves) -> str:
         return "Treat no one"
     if len(treated) == len(leaves):
         return "Treat everyone"
-    return "Treat if " + " — or — ".join(leaf["rule"] for leaf in treated)
+    return "Treat if " + "; or if ".join(leaf["rule"] for leaf in treated)
+
+
+RISK_FIFTHS = ("lowest fifth", "second fifth", "middle fifth", "fourth fifth", "highest fifth")
 
 
 def risk_group_name(k: int, low: float, high: float) -> str:
-    """Name of the k-th (0-based) baseline-risk fifth, with its range of predicted untreated outcome."""
-    return f"baseline risk Q{k + 1} (predicted untreated outcome {low:.3g} to {high:.3g})"
+    """Name of the k-th (0-based) fifth of predicted untreated outcome; its range is in the risk table
+    (``low`` and ``high`` are kept for callers, the name stays short enough for every chart)."""
+    del low, high
+    return f"predicted outcome untreated: {RISK_FIFTHS[k]}"
+
+
+# Query operators as words, longest first so ``>=`` is read before ``>``.
+_OPERATOR_WORDS = (("==", " is "), ("!=", " is not "), (">=", " at least "), ("<=", " at most "),
+                   (">", " over "), ("<", " under "), (" not in ", " is not one of "), (" in ", " is one of "))
+
+
+def expression_words(expression: str) -> str:
+    """A subgroup expression as words for prose (``anticoagulant == 'Yes'`` -> ``anticoagulant is Yes``);
+    the expression itself stays in the pack and report.json as the group's query."""
+    text = expression
+    for operator, words in _OPERATOR_WORDS:
+        text = text.replace(operator, words)
+    text = text.replace("`", "").replace("'", "").replace('"', "").replace("[", "").replace("]", "")
+    return " ".join(text.split())
 
 
 def harm_method(n_families: int) -> str:
@@ -78,13 +151,20 @@ def harm_method(n_families: int) -> str:
 
 def summary(*, outcome: str, sign: float, ate: Interval, budget_kind: str, policy: Policy,
             comparisons: dict[str, Comparison], subgroups: list[Subgroup], supported: bool,
-            calibration: Calibration) -> list[str]:
-    """The brief's opening sentences: what to do, what it gains, and whether anyone is harmed."""
+            calibration: Calibration, binary: bool) -> list[str]:
+    """The brief's opening sentences: what to do, what it gains, and whether anyone is harmed.
+
+    ``binary``: the outcome is 0/1, so effects read as percentage points.
+    """
     sentences = []
     overall = ate.estimate
     verb = "lowers" if overall < 0 else "raises"
-    ate_words = (f"On average the treatment {verb} '{outcome}' by {fmt_num(abs(overall))} per person "
-                 f"(95% CI {fmt_num(ate.ci_low)} to {fmt_num(ate.ci_high)})")
+    size = (fmt_change(abs(overall), True).lstrip("+").replace("pp", "percentage points") if binary
+            else f"{fmt_num(abs(overall))} per person")
+    what = ("the share of people with " + ("an event" if _events(outcome) == "events" else f"{outcome_words(outcome)}")
+            if binary else outcome_words(outcome))
+    ate_words = (f"On average the treatment {verb} {what} by {size} "
+                 f"(95% interval {fmt_change_ci(ate.ci_low, ate.ci_high, binary)})")
     if not supported:
         everyone = policy.budget.value >= 1 and budget_kind == "share"
         good = sign * overall > 0
@@ -109,7 +189,7 @@ def summary(*, outcome: str, sign: float, ate: Interval, budget_kind: str, polic
                          f"{policy.safer.headline_rule} avoids them at no clear loss and is recommended instead.")
     harmed = [s for s in subgroups if s.flag == "harmed"]
     if harmed:
-        sentences.append("Harm: the treatment makes things worse for " + "; ".join(s.name for s in harmed[:4])
+        sentences.append("Harm: the treatment makes things worse for " + "; ".join(group_words(s) for s in harmed[:4])
                          + (" and others" if len(harmed) > 4 else "") + ".")
     else:
         sentences.append(f"No group was found to be harmed ({len(subgroups)} groups tested, with a {ALPHA:.0%} "
@@ -133,8 +213,11 @@ def recommendation(*, supported: bool, policy: Policy, calibration: Calibration)
 
 
 def result_findings(*, calibration: Calibration, estimator_label: str, has_intervals: bool, policy: Policy,
-                    subgroups: list[Subgroup]) -> list[Finding]:
-    """Findings about the results: heterogeneity, intervals, the tree's stability, harm."""
+                    subgroups: list[Subgroup], binary: bool) -> list[Finding]:
+    """Findings about the results: heterogeneity, intervals, the tree's stability, harm.
+
+    ``binary``: the outcome is 0/1, so effects read as percentage points.
+    """
     out = []
     if calibration.detected:
         out.append(finding(Code.HETEROGENEITY_DETECTED, Severity.INFO,
@@ -151,15 +234,15 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
     if policy.stability < STABLE_SHARE:
         out.append(finding(Code.UNSTABLE_TREE, Severity.WARNING,
                            f"Only {policy.stability:.0%} of the trees learned on subsets of the data split first on "
-                           "the same covariate as the reported tree: the exact rule is fragile, although its value "
-                           "is estimated honestly.", stability=policy.stability))
+                           "the same covariate as this rule: its exact form is fragile (another sample could give "
+                           "another rule), although its value is estimated honestly.", stability=policy.stability))
     if policy.treated_in_harmed:
         safer = policy.safer
         advice = ""
         if safer is not None:
             advice = (f" The best rule that treats no one in those groups ({safer.headline_rule}) gives up "
-                      f"{fmt_num(safer.given_up.estimate)} per person (95% CI {fmt_num(safer.given_up.ci_low)} to "
-                      f"{fmt_num(safer.given_up.ci_high)})"
+                      f"{fmt_change(safer.given_up.estimate, binary)} per person (95% interval "
+                      f"{fmt_change_ci(safer.given_up.ci_low, safer.given_up.ci_high, binary)})"
                       + ("; the difference is not clear, so it is preferred." if safer.preferred
                          else "; the drawn rule is clearly better, but weigh the harm."))
         out.append(finding(Code.RULE_TREATS_HARMED, Severity.SERIOUS,
@@ -169,7 +252,7 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
     if harmed:
         out.append(finding(Code.HARM_FOUND, Severity.SERIOUS,
                            f"{len(harmed)} group(s) are harmed by the treatment: "
-                           + "; ".join(s.name for s in harmed[:6]) + ".", groups=[s.name for s in harmed]))
+                           + "; ".join(group_words(s) for s in harmed[:6]) + ".", groups=[s.name for s in harmed]))
     return out
 
 

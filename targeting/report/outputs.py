@@ -11,7 +11,7 @@ from typing import Callable
 from targeting.errors import OutputError
 from targeting.pipeline import RunResult
 
-OUTPUT_NAMES = ("brief.pdf", "pack.xlsx", "report.json", "individuals.csv")
+OUTPUT_NAMES = ("brief.pdf", "brief.html", "pack.xlsx", "report.json", "individuals.csv")
 
 
 def default_outdir(input_path: Path) -> Path:
@@ -40,7 +40,7 @@ def check_outdir(outdir: Path, input_path: Path) -> None:
 
 
 def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
-    """Render and write brief.pdf, pack.xlsx, report.json and individuals.csv into ``outdir``.
+    """Render and write brief.pdf, brief.html, pack.xlsx, report.json and individuals.csv into ``outdir``.
 
     ``progress``, if given, is called with a short description after each file is rendered.
 
@@ -50,6 +50,7 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
         The final paths, in the order written.
     """
     from targeting.report.excel.workbook import write_workbook
+    from targeting.report.html import render_standalone_html
     from targeting.report.pdf import render_brief
 
     step = progress or (lambda _stage: None)
@@ -68,7 +69,8 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
         write_workbook(report, result.individuals, temporary["pack.xlsx"])
         step("wrote the Excel pack")
         temporary["brief.pdf"].write_bytes(render_brief(report))
-        step("rendered the PDF brief")
+        temporary["brief.html"].write_text(render_standalone_html(report), encoding="utf-8")
+        step("rendered the brief (PDF and HTML)")
         finals = []
         for name in OUTPUT_NAMES:
             final = outdir / name

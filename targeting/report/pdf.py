@@ -23,14 +23,19 @@ import jinja2
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
-from targeting.format import fmt_ci, fmt_effect, fmt_int, fmt_money, fmt_num, fmt_p, fmt_pct, fmt_value, p_text
+from targeting.format import (fmt_change, fmt_change_ci, fmt_ci, fmt_effect, fmt_int, fmt_level, fmt_money, fmt_num,
+                              fmt_p, fmt_pct, fmt_per_1000, fmt_rate, fmt_value, p_text, plain_numbers)
+from targeting.model.narrative import (DECISION_CAVEATS, VERDICT_WORDS, arm_label, budget_words, expression_words,
+                                       outcome_words, shown_flag)
 from targeting.report import charts
 
 __all__ = [
     "TemplateOnlyFetcher",
+    "layout_brief",
     "make_environment",
     "render_brief",
     "render_html",
+    "stylesheet",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -69,10 +74,17 @@ def make_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     formatters = dict(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num, fmt_p=fmt_p,
-                      fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value)
+                      fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value, fmt_level=fmt_level, fmt_change=fmt_change,
+                      fmt_per_1000=fmt_per_1000, fmt_rate=fmt_rate, plain_numbers=plain_numbers,
+                      words=outcome_words, group_name=_group_name, shown_flag=shown_flag)
     env.filters.update({name: _strict(f) for name, f in formatters.items()})
-    env.globals.update(fmt_ci=_strict(fmt_ci))
+    env.globals.update(fmt_ci=_strict(fmt_ci), fmt_change_ci=_strict(fmt_change_ci))
     return env
+
+
+def _group_name(group: Mapping[str, Any]) -> str:
+    """A group's name as prose: a pre-specified group is named by its expression, said in words."""
+    return expression_words(group["name"]) if group["family"] == "prespecified" else group["name"]
 
 
 def _strict(formatter):
@@ -138,30 +150,87 @@ def _svg_uri(svg: str) -> str:
 # rendering
 # ----------------------------------------------------------------------------------------------
 
-def _charts(report: Mapping[str, Any]) -> dict[str, str | None]:
+# The brief shows this many groups and balance rows at most (the pack has all): a wide input must not
+# turn the appendix into a listing.
+BRIEF_GROUPS = 14
+BRIEF_BALANCE = 10
+BRIEF_COVARIATES = 24
+
+
+def brief_subgroups(subgroups: list[Mapping[str, Any]], limit: int = BRIEF_GROUPS) -> list[Mapping[str, Any]]:
+    """The groups the brief shows, in report order: every harmed group, then pre-specified groups, the
+    rule's leaves, groups with a sign of harm or a clear benefit, then the closest to harm (smallest
+    one-sided p), up to ``limit`` rows (more only when more groups are harmed)."""
+    def priority(item):
+        index, s = item
+        shown = shown_flag(s)
+        rank = (0 if s["flag"] == "harmed" else 1 if s["family"] == "prespecified" else
+                2 if s["family"] == "policy_leaf" else 3 if shown in ("possibly_harmed", "benefits") else 4)
+        return rank, s["p_value"] if s["p_value"] is not None else 1.0, index
+
+    ranked = sorted(enumerate(subgroups), key=priority)
+    keep = max(limit, sum(s["flag"] == "harmed" for s in subgroups))
+    chosen = sorted(ranked[:keep], key=lambda item: item[0])
+    return [s for _, s in chosen]
+
+
+def brief_balance(balance: list[Mapping[str, Any]], limit: int = BRIEF_BALANCE) -> list[Mapping[str, Any]]:
+    """The balance rows the brief shows, in report order: all when few, else every row the report
+    calls imbalanced and then the largest standardised differences, up to ``limit``."""
+    if len(balance) <= limit:
+        return list(balance)
+    order = sorted(range(len(balance)), key=lambda i: (not balance[i]["imbalanced"], -abs(balance[i]["smd"] or 0.0)))
+    keep = max(limit, sum(row["imbalanced"] for row in balance))
+    return [balance[i] for i in sorted(order[:keep])]
+
+
+def _context(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What the templates need besides the report: the outcome's scale, the currency, the bounded lists."""
+    data = report["data"]
+    binary = data["outcome_type"] == "binary"
+    currency = report["config"].get("currency")
+    budget = report["policy"]["budget"]
+    groups = brief_subgroups(report["subgroups"])
+    return dict(
+        binary=binary, currency=currency,
+        treated_arm=arm_label(data["treated_label"], True), control_arm=arm_label(data["control_label"], False),
+        budget_words=budget_words(budget["kind"], budget["value"], budget["description"], currency),
+        show_spend=bool(data["cost_source"]) or budget["kind"] == "money",
+        caveats=[f for f in report["findings"] if f["code"] in DECISION_CAVEATS],
+        possibly_harmed=[s for s in report["subgroups"] if shown_flag(s) == "possibly_harmed"],
+        brief_groups=groups, brief_balance=brief_balance(report["diagnostics"]["balance"]),
+        max_covariates=BRIEF_COVARIATES, verdict_words=VERDICT_WORDS,
+    )
+
+
+def _charts(report: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str | None]:
     """Every chart of the brief as a ``data:`` URI; the forest plot is ``None`` without subgroups."""
     data = report["data"]
     diag = report["diagnostics"]
     direction = data["direction"]
-    outcome = data["outcome"]
-    forest = charts.subgroup_forest_svg(report["subgroups"], direction=direction, outcome=outcome,
+    outcome = outcome_words(data["outcome"])
+    binary = context["binary"]
+    forest = charts.subgroup_forest_svg(context["brief_groups"], direction=direction, outcome=outcome,
                                         family_labels=report["harm_summary"]["family_labels"],
-                                        harm_threshold=report["config"]["harm_threshold"])
+                                        harm_threshold=report["config"]["harm_threshold"], binary=binary)
     return {
-        "tree": _svg_uri(charts.policy_tree_svg(report["policy"]["tree"])),
+        "tree": _svg_uri(charts.policy_tree_svg(
+            report["policy"]["tree"], binary=binary, levels={c["name"]: c["levels"] for c in data["covariates"]})),
         "curve": _svg_uri(charts.budget_curve_svg(report["budget_curve"],
                                                   chosen_share=report["policy"]["treated_share"],
                                                   chosen_label=report["recommendation"]["rule_label"],
-                                                  gain_label="Gain per person")),
+                                                  gain_label="Gain per person", binary=binary,
+                                                  by_cost=bool(data["cost_source"]),
+                                                  total_cost=data["total_cost"], currency=context["currency"])),
         "effects": _svg_uri(charts.effect_distribution_svg(diag["cate_summary"], direction=direction,
-                                                           outcome=outcome)),
+                                                           outcome=outcome, binary=binary)),
         "forest": _svg_uri(forest) if forest is not None else None,
-        "overlap": _svg_uri(charts.overlap_svg(diag["overlap"], treated_label=data["treated_label"],
-                                               control_label=data["control_label"])),
+        "overlap": _svg_uri(charts.overlap_svg(diag["overlap"], treated_label=context["treated_arm"],
+                                               control_label=context["control_arm"])),
     }
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: Mapping[str, Any], *, inline_css: str | None = None) -> str:
     """Render the brief as an HTML string (charts embedded as ``data:`` URIs).
 
     Parameters
@@ -169,15 +238,50 @@ def render_html(report: Mapping[str, Any]) -> str:
     report : mapping
         The report model as plain data (``ReportModel.to_dict()`` or ``json.load`` of
         ``report.json``).
+    inline_css : str, optional
+        A stylesheet written into the page's ``<style>`` (the self-contained brief.html); the PDF
+        passes its stylesheet to WeasyPrint instead.
 
     Returns
     -------
     str
-        The HTML document WeasyPrint lays out; every text from the input is escaped.
+        The HTML document; every text from the input is escaped.
     """
     env = make_environment()
     template = env.get_template("brief.html")
-    return template.render(r=report, charts=_charts(report))
+    context = _context(report)
+    return template.render(r=report, charts=_charts(report, context), inline_css=inline_css, **context)
+
+
+def stylesheet(name: str) -> str:
+    """A stylesheet of the templates folder (``brief.css``, ``screen.css``)."""
+    text = _load_template(name)
+    if text is None:
+        raise FileNotFoundError(f"stylesheet {name!r} is missing from the brief's templates")
+    return text
+
+
+def layout_brief(report: Mapping[str, Any], *, url_fetcher=None):
+    """The brief laid out in pages (a WeasyPrint ``Document``), before it is written as PDF.
+
+    Parameters
+    ----------
+    report : mapping
+        The report model as plain data.
+    url_fetcher : TemplateOnlyFetcher, optional
+        The fetcher WeasyPrint uses; default a new :func:`TemplateOnlyFetcher`.
+
+    Returns
+    -------
+    weasyprint.document.Document
+        Its ``pages`` can be measured (how full each is) and ``write_pdf()`` gives the PDF.
+    """
+    fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
+    root = _templates_dir()
+    base_url = root.as_uri() + "/" if root is not None else None
+    document = HTML(string=render_html(report), base_url=base_url, url_fetcher=fetcher)
+    css = CSS(string=stylesheet("brief.css"), base_url=base_url, url_fetcher=fetcher)
+    return document.render(stylesheets=[css])
 
 
 def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
@@ -195,7 +299,7 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     Returns
     -------
     bytes
-        The PDF document (A4, typically 4–8 pages).
+        The PDF document (A4; 6 pages for the bundled examples: two that decide, then the appendix).
 
     Examples
     --------
@@ -203,11 +307,4 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     >>> pdf = render_brief(json.load(open("report.json")))  # doctest: +SKIP
     >>> open("brief.pdf", "wb").write(pdf)  # doctest: +SKIP
     """
-    fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
-    html = render_html(report)
-    css = _load_template("brief.css")
-    root = _templates_dir()
-    base_url = root.as_uri() + "/" if root is not None else None
-    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher)
-    stylesheet = CSS(string=css, base_url=base_url, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet])
+    return layout_brief(report, url_fetcher=url_fetcher).write_pdf()

@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib.patches import Patch
 
-from targeting.format import fmt_effect
+from targeting.format import fmt_change
 from targeting.report.charts.sides import harm_side, label_harm_side
 from targeting.report.charts.style import (BLUE, FULL_WIDTH, INK, RED, SMALL, is_finite, literal, new_figure,
                                            render_svg, shorten, style_axes, styled)
@@ -25,7 +25,7 @@ def _with_room_for_labels(ax, top: float) -> None:
 
 @styled
 def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
-                            outcome: str = "outcome") -> str:
+                            outcome: str = "outcome", binary: bool = False) -> str:
     """Histogram of estimated individual effects, harmful side hatched, zero and mean marked.
 
     Parameters
@@ -37,6 +37,8 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
         ``"lower-is-better"`` or ``"higher-is-better"``.
     outcome : str
         Outcome name for the axis label.
+    binary : bool
+        The outcome is 0/1: the axis reads in percentage points.
 
     Returns
     -------
@@ -45,7 +47,7 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
     """
     edges = cate_summary["edges"]
     side = harm_side(direction)
-    fig = new_figure(FULL_WIDTH, 2.6)
+    fig = new_figure(FULL_WIDTH, 2.2)
     ax = fig.add_subplot()
     style_axes(ax)
     for lo, hi, count in zip(edges[:-1], edges[1:], cate_summary["counts"]):
@@ -57,16 +59,17 @@ def effect_distribution_svg(cate_summary: Mapping[str, Any], *, direction: str,
     _with_room_for_labels(ax, 0.18)
     if is_finite(mean):
         ax.axvline(mean, color=INK, lw=1.0, ls="--")
-        ax.text(mean, 0.84, f" average {fmt_effect(mean)}", transform=ax.get_xaxis_transform(),
+        ax.text(mean, 0.84, f" average {fmt_change(mean, binary)}", transform=ax.get_xaxis_transform(),
                 ha="left", va="top", fontsize=SMALL,
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
     label_harm_side(ax, direction)
-    ax.set_xlabel(f"Estimated individual effect on '{literal(shorten(outcome, 40))}' (treated minus untreated)")
+    if binary:
+        ax.xaxis.set_major_formatter(lambda v, _: fmt_change(v, True).replace(" pp", ""))
+    unit = " (percentage points)" if binary else ""
+    ax.set_xlabel(f"Estimated individual effect on {literal(shorten(outcome, 40))}{unit}, treated minus untreated")
     ax.set_ylabel("People")
     handles = [Patch(fc=BENEFIT_FILL, ec=BLUE, lw=0.5, label="beneficial estimate"),
                Patch(fc=HARM_FILL, ec=RED, lw=0.5, hatch=HARM_HATCH, label="harmful estimate")]
-    if side > 0:  # legend on the beneficial side, below its label
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.9), frameon=False)
-    else:
-        ax.legend(handles=handles, loc="upper right", bbox_to_anchor=(1.0, 0.9), frameon=False)
+    # below the plot: inside it would meet the side labels or the average's label
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
     return render_svg(fig)

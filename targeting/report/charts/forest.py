@@ -5,21 +5,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import textwrap
+
 from matplotlib.lines import Line2D
+
+from targeting.format import fmt_change
+from targeting.model.narrative import expression_words, shown_flag
 
 from targeting.report.charts.sides import harm_side, label_harm_side
 from targeting.report.charts.style import (FONT, FULL_WIDTH, GREEN, GREY, INK, LIGHT, ORANGE, RED, is_finite,
-                                           literal, new_figure, render_svg, shorten, style_axes, styled)
+                                           literal, new_figure, render_svg, style_axes, styled)
 
 #: Marker per harm flag (every flag a subgroup can carry), so flags differ in grey print too.
 FLAG_STYLE = {
     "harmed": dict(marker="D", color=RED, mfc=RED, ms=6.0, label="harmed (adjusted test)"),
     "possibly_harmed": dict(marker="v", color=ORANGE, mfc="white", ms=5.5,
-                            label="possibly harmed (not significant)"),
+                            label="possibly harmed (not after adjustment)"),
     "benefits": dict(marker="s", color=GREEN, mfc=GREEN, ms=4.8, label="benefits"),
     "no_clear_effect": dict(marker="o", color=GREY, mfc="white", ms=4.8, label="no clear effect"),
 }
-ROW_HEIGHT = 0.19
+FLAG_STYLE["leans_harmful"] = FLAG_STYLE["no_clear_effect"]  # the colour must not say more than the evidence
+ROW_HEIGHT = 0.17
+LINE_HEIGHT = 0.13  # each further line of a wrapped label
 
 
 def _rows(subgroups: Sequence[Mapping[str, Any]],
@@ -35,13 +42,23 @@ def _rows(subgroups: Sequence[Mapping[str, Any]],
 def _legend_handles() -> list[Line2D]:
     return [Line2D([], [], ls="-", lw=1.1, color=style["color"], marker=style["marker"], mfc=style["mfc"],
                    mec=style["color"], ms=style["ms"], label=style["label"])
-            for style in FLAG_STYLE.values()]
+            for flag, style in FLAG_STYLE.items() if flag != "leans_harmful"]
+
+
+def _name(group: Mapping[str, Any]) -> str:
+    """A pre-specified group is named by its expression: said in words on the chart."""
+    return expression_words(group["name"]) if group["family"] == "prespecified" else group["name"]
+
+
+def _wrapped(text: str, width: int) -> str:
+    """A label wrapped on words into lines of at most ``width`` characters: never cut."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
 
 
 @styled
 def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: str,
                         family_labels: Mapping[str, str], outcome: str = "outcome",
-                        harm_threshold: float = 0.0, label_width: int = 48) -> str | None:
+                        harm_threshold: float = 0.0, label_width: int = 44, binary: bool = False) -> str | None:
     """Forest plot of subgroup effects with 95% intervals, grouped by family.
 
     Harmed groups are red *and* drawn as filled diamonds with a bold label, so they stand out in
@@ -60,7 +77,9 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
     harm_threshold : float
         Dotted line at the harm threshold when it is not zero.
     label_width : int
-        Group names longer than this are shortened (the table beside the plot has them in full).
+        Group names longer than this are wrapped on words onto further lines.
+    binary : bool
+        The outcome is 0/1: the axis reads in percentage points.
 
     Returns
     -------
@@ -70,19 +89,23 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
     if not subgroups:
         return None
     rows = _rows(subgroups, family_labels)
-    fig = new_figure(FULL_WIDTH, max(2.0, len(rows) * ROW_HEIGHT + 1.0))
+    labels = [_wrapped(item, label_width + 6) if kind == "head" else
+              _wrapped(_name(item), label_width) + (" *" if item["exploratory"] else "")
+              for kind, item in rows]
+    extra_lines = sum(label.count("\n") for label in labels)
+    fig = new_figure(FULL_WIDTH, max(2.0, len(rows) * ROW_HEIGHT + extra_lines * LINE_HEIGHT + 1.0))
     ax = fig.add_subplot()
     style_axes(ax)
     ax.spines["left"].set_visible(False)
-    n = len(rows)
-    labels = []
+    # y positions from the top, a wrapped label taking the room of its lines
+    step = [1.0 + label.count("\n") * LINE_HEIGHT / ROW_HEIGHT for label in labels]
+    total = sum(step)
+    ys = [total - sum(step[:i]) - step[i] / 2 + 0.5 for i in range(len(rows))]
     seen: set[str] = set()
-    for i, (kind, item) in enumerate(rows):
-        y = n - i
+    for y, (kind, item) in zip(ys, rows):
         if kind == "head":
-            labels.append(literal(shorten(item, label_width + 6)))
             continue
-        flag = item["flag"]
+        flag = shown_flag(item)
         style = FLAG_STYLE[flag]
         label = None if flag in seen else style["label"]  # one legend entry per flag
         seen.add(flag)
@@ -93,8 +116,7 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
         if is_finite(est):
             ax.plot([est], [y], ls="none", mec=style["color"], mew=1.1, label=label, marker=style["marker"],
                     mfc=style["mfc"], ms=style["ms"])
-        labels.append(literal(shorten(item["name"], label_width) + (" *" if item["exploratory"] else "")))
-    ax.set_yticks([n - i for i in range(n)], labels)
+    ax.set_yticks(ys, [literal(label) for label in labels])
     for tick, (kind, item) in zip(ax.get_yticklabels(), rows):
         if kind == "head":
             tick.set_fontweight("bold")
@@ -103,14 +125,17 @@ def subgroup_forest_svg(subgroups: Sequence[Mapping[str, Any]], *, direction: st
             tick.set_color(RED)
             tick.set_fontweight("bold")
     ax.tick_params(axis="y", length=0)
-    ax.set_ylim(0.3, n + 1.6)
+    ax.set_ylim(0.3, total + 1.6)
     ax.axvline(0, color=INK, lw=0.9)
     if harm_threshold:
         ax.axvline(harm_side(direction) * harm_threshold, color=RED, lw=0.8, ls=":")
     ax.grid(axis="x", color=LIGHT, lw=0.5)
     ax.set_axisbelow(True)
     label_harm_side(ax, direction, y=0.995)
-    ax.set_xlabel(f"Effect on '{literal(shorten(outcome, 40))}'\n(treated minus untreated, with 95% interval)")
+    if binary:
+        ax.xaxis.set_major_formatter(lambda v, _: fmt_change(v, True).replace(" pp", ""))
+    unit = " (percentage points)" if binary else ""
+    ax.set_xlabel(f"Effect on {literal(outcome)}{unit}\ntreated minus untreated, with 95% interval")
     fig.legend(handles=_legend_handles(), loc="outside lower center", ncol=4, frameon=False,
                handletextpad=0.4, columnspacing=1.2)
     return render_svg(fig)

@@ -29,5 +29,6 @@ def label_harm_side(ax, direction: str, *, y: float = 0.98) -> None:
         harmful, beneficial = ("← harmful side", 0.005, "left"), ("beneficial side →", 0.995, "right")
     for (text, x, ha), colour, weight in ((harmful, RED, "bold"), (beneficial, GREEN, "normal")):
         ax.text(x, y, text, transform=ax.transAxes, ha=ha, va="top", fontsize=SMALL, color=colour,
-                fontweight=weight)
+                fontweight=weight, zorder=5,  # above the zero line, which may cross a short side
+                bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.75))
     ax.set_xlim(lo, hi)

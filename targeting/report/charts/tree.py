@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.patches import FancyBboxPatch
 
-from targeting.format import fmt_ci, fmt_effect, fmt_int, fmt_value
+from targeting.format import fmt_change, fmt_change_ci, fmt_int, fmt_value
 from targeting.report.charts.style import (BLUE, FONT, FULL_WIDTH, GREY, INK, SMALL, literal, new_figure,
                                            render_svg, shorten, styled)
 
@@ -22,16 +22,19 @@ def _is_leaf(node: Mapping[str, Any]) -> bool:
     return "leaf" in node
 
 
-def _edge_labels(node: Mapping[str, Any]) -> tuple[str, str]:
-    """Words on the left and right branch of a split."""
+def _edge_labels(node: Mapping[str, Any], levels: Mapping[str, Sequence[str]]) -> tuple[str, str]:
+    """Words on the left and right branch of a split; a categorical split names the levels on both
+    sides when the covariate's levels are known (``Yes`` / ``No``, not ``Yes`` / other values)."""
     kind = node["left_if"]
     if kind == "below threshold":
         t = fmt_value(node["threshold"])
         return f"under {t}", f"{t} or over"
     if kind == "recorded":
         return "recorded", "missing"
-    left = ", ".join(str(v) for v in node["left_levels"])
-    return shorten(left, 28), "other values"
+    left_levels = [str(v) for v in node["left_levels"]]
+    right_levels = [v for v in levels.get(node["feature"], []) if v not in left_levels]
+    right = ", ".join(right_levels) if right_levels else "other values"
+    return shorten(", ".join(left_levels), 28), shorten(right, 28)
 
 
 def _leaves(node: Mapping[str, Any]) -> int:
@@ -42,15 +45,16 @@ def _depth(node: Mapping[str, Any]) -> int:
     return 0 if _is_leaf(node) else 1 + max(_depth(node["left"]), _depth(node["right"]))
 
 
-def _leaf_lines(node: Mapping[str, Any]) -> list[str]:
+def _leaf_lines(node: Mapping[str, Any], binary: bool) -> list[str]:
     """n, effect and its interval; an effect is missing when too few people were held out."""
     effect = node["effect"]
-    ci = "(too few held out)" if effect is None else f"({fmt_ci(node['ci_low'], node['ci_high'])})"
-    return [f"n = {fmt_int(node['n'])}", f"effect {fmt_effect(effect)}", ci]
+    ci = "(too few held out)" if effect is None else f"({fmt_change_ci(node['ci_low'], node['ci_high'], binary)})"
+    return [f"{fmt_int(node['n'])} people", f"effect {fmt_change(effect, binary)}", ci]
 
 
 @styled
-def policy_tree_svg(tree: Mapping[str, Any]) -> str:
+def policy_tree_svg(tree: Mapping[str, Any], *, binary: bool = False,
+                    levels: Mapping[str, Sequence[str]] | None = None) -> str:
     """Draw the policy tree: one box per split, one box per leaf with its rule, n and effect.
 
     Treated leaves have a thick solid border, a dark header band and the word TREAT; untreated
@@ -61,6 +65,11 @@ def policy_tree_svg(tree: Mapping[str, Any]) -> str:
     tree : mapping
         ``report["policy"]["tree"]``: nested dicts with ``feature``/``left_if``/``left``/``right``
         at splits and ``leaf``/``treat``/``n``/``effect``/``ci_low``/``ci_high`` at leaves.
+    binary : bool
+        The outcome is 0/1: effects in percentage points.
+    levels : mapping, optional
+        Covariate name to its levels (``report["data"]["covariates"]``), to name both sides of a
+        categorical split.
 
     Returns
     -------
@@ -94,14 +103,14 @@ def policy_tree_svg(tree: Mapping[str, Any]) -> str:
         x = (lx + rx) / 2
         y = height - TOP_MARGIN - level * LEVEL_HEIGHT
         box_h = SPLIT_BOX_HEIGHT
-        name = shorten(literal(node["feature"]), 26)
+        name = shorten(literal(node["feature"].replace("_", " ")), 26)
         box_w = min(max(0.16 + 0.075 * len(name), 1.1), slot * 2 - 0.2)
         ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h), box_w, box_h,
                                     boxstyle="round,pad=0,rounding_size=0.06",
                                     fc="#f2f2f2", ec=GREY, lw=0.8))
         ax.text(x, y - box_h / 2, name, ha="center", va="center", fontsize=FONT + 0.5,
                 fontweight="bold")
-        left_text, right_text = _edge_labels(node)
+        left_text, right_text = _edge_labels(node, levels or {})
         for (cx, ctop), label, ha in (((lx, ltop), left_text, "right"), ((rx, rtop), right_text, "left")):
             ax.plot([x, cx], [y - box_h, ctop], color=GREY, lw=0.9)
             mx, my = (x + cx) / 2, (y - box_h + ctop) / 2
@@ -126,7 +135,7 @@ def policy_tree_svg(tree: Mapping[str, Any]) -> str:
         ax.text(x, top - TREAT_BAND / 2, "✔ TREAT" if treat else "✘ do not treat", ha="center",
                 va="center", fontsize=FONT + 0.5, fontweight="bold",
                 color="white" if treat else GREY)
-        ax.text(x, top - TREAT_BAND - 0.06, "\n".join(_leaf_lines(node)), ha="center", va="top",
+        ax.text(x, top - TREAT_BAND - 0.06, "\n".join(_leaf_lines(node, binary)), ha="center", va="top",
                 fontsize=SMALL, linespacing=1.25)
 
     place(tree, 0)

@@ -8,11 +8,10 @@ character a spreadsheet could read as a formula, with Excel's quote prefix.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import numbers
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from targeting.report.excel import xml_rows
 
 MAX_WIDTH = 60
 MIN_WIDTH = 8
+TEXT_WIDTH = MAX_WIDTH  # the Summary's first column, where its sentences wrap
 
 # Characters that make a spreadsheet read a typed-in string as a formula (or a DDE payload), plus
 # leading whitespace controls that some tools strip before deciding.
@@ -32,7 +32,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 BOLD = Font(bold=True)
 TITLE_FONT = Font(bold=True, size=14)
 SECTION_FONT = Font(bold=True, size=12)
-_WRAP = Alignment(wrap_text=True, vertical="top")
+WRAP = Alignment(wrap_text=True, vertical="top")
 #: Fill and font of a row, by the subgroup flag it carries.
 FLAG_STYLES = {
     "harmed": (PatternFill(fill_type="solid", fgColor="FFC7CE"), Font(color="9C0006")),
@@ -45,7 +45,7 @@ _FMT_SHARE = "0.0%"
 _FMT_P = "0.0000"
 _FMT_MONEY_WHOLE = "#,##0"
 _FMT_MONEY = "#,##0.00"
-_FMT_SCI = "0.00E+00"
+_FMT_SMALL = "#,##0.000000"  # the most decimals shown: a smaller value reads as 0, never as 1E-05
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,50 +119,24 @@ def effect_format(v: float) -> str:
     a = abs(v)
     if a == 0:
         return "0"
-    if a < 1e-4 or a >= 1e12:
-        return _FMT_SCI
+    if a < 1e-4:
+        return _FMT_SMALL
+    if a >= 1e12:
+        return "#,##0"
     decimals = max(0, 2 - math.floor(math.log10(a)))
     if decimals and round(a, decimals) >= 10 ** (3 - decimals):  # e.g. 0.09996 shows as 0.100
         decimals -= 1
     return "#,##0." + "0" * decimals if decimals else "#,##0"
 
 
-# Every format effect_format can return; effect_format_codes indexes this tuple.
-EFFECT_FORMATS = ("0", _FMT_SCI) + tuple("#,##0" + ("." + "0" * d if d else "") for d in range(8))
-
-
-@functools.cache
-def effect_cutoffs() -> tuple[np.ndarray, np.ndarray]:
-    """The exact thresholds of ``effect_format``, found with the same ``math`` and ``round`` calls.
-
-    ``edges[i]`` is the smallest double whose ``floor(log10(.))`` is ``i - 4`` or more (i = 0..6),
-    and ``cuts[d]`` (d = 1..7) the smallest double that ``round(., d)`` takes to ``10 ** (3 - d)``
-    or more, so it shows one decimal fewer. A few ulps of search around the decimal boundary find
-    them, so the vectorised format agrees with ``effect_format`` for every double.
-    """
-    def smallest(holds: Callable[[float], bool], x: float) -> float:
-        while holds(x):
-            x = math.nextafter(x, -math.inf)
-        while not holds(x):
-            x = math.nextafter(x, math.inf)
-        return x
-
-    edges = [smallest(lambda x, k=k: math.floor(math.log10(x)) >= k, 10.0 ** k) for k in range(-4, 3)]
-    cuts = [math.inf] + [smallest(lambda x, d=d: round(x, d) >= 10 ** (3 - d), 10.0 ** (3 - d) - 0.5 * 10.0 ** -d)
-                         for d in range(1, 8)]
-    return np.array(edges), np.array(cuts)
-
-
-def effect_format_codes(values: np.ndarray) -> np.ndarray:
-    """For each finite value, the index in ``EFFECT_FORMATS`` of ``effect_format(value)``."""
-    edges, cuts = effect_cutoffs()
-    a = np.abs(values)
-    decimals = np.maximum(0, 7 - np.searchsorted(edges, a, side="right"))  # 2 - floor(log10(a)), at least 0
-    decimals -= (decimals > 0) & (a >= cuts[decimals])
-    codes = 2 + decimals
-    codes[(a < 1e-4) | (a >= 1e12)] = 1
-    codes[a == 0] = 0
-    return codes
+def column_format(values: list[Any], kind: str) -> str | None:
+    """The one number format of a column of effects: three significant digits for its typical
+    (median) size, so every cell of the column shows the same decimals; ``None`` for other kinds,
+    whose format depends on the kind alone."""
+    if kind != "effect":
+        return None
+    sizes = sorted(abs(x) for x in map(number, values) if x is not None and x != 0)
+    return effect_format(sizes[len(sizes) // 2]) if sizes else None
 
 
 def _number_format(num: float | int, kind: str) -> str | None:
@@ -196,10 +170,12 @@ def text_cell(ws, s: Any, *, font=None, fill=None, alignment=None) -> WriteOnlyC
     return _styled(cell, font=font, fill=fill, alignment=alignment)
 
 
-def value_cell(ws, value: Any, kind: str, *, font=None, fill=None) -> WriteOnlyCell | None:
+def value_cell(ws, value: Any, kind: str, *, font=None, fill=None,
+               number_format: str | None = None) -> WriteOnlyCell | None:
     """One data cell, styled by ``kind``; ``None`` for an empty unstyled cell.
 
-    ``kind`` is one of text, int, share, effect, p, bool, money or general.
+    ``kind`` is one of text, int, share, effect, p, bool, money or general; ``number_format``, when
+    given, is the column's format and replaces the one the value alone would get.
     """
     if kind == "bool" or isinstance(value, (bool, np.bool_)):
         value = yes_no(value)
@@ -209,9 +185,10 @@ def value_cell(ws, value: Any, kind: str, *, font=None, fill=None) -> WriteOnlyC
         return None if fill is None else _styled(WriteOnlyCell(ws), fill=fill)
     num = None if isinstance(value, str) or kind == "text" else number(value)
     if num is None:
-        alignment = _WRAP if len(str(value)) > MAX_WIDTH else None
+        alignment = WRAP if len(str(value)) > MAX_WIDTH else None
         return text_cell(ws, value, font=font, fill=fill, alignment=alignment)
-    return _styled(WriteOnlyCell(ws, num), number_format=_number_format(num, kind), font=font, fill=fill)
+    return _styled(WriteOnlyCell(ws, num), number_format=number_format or _number_format(num, kind), font=font,
+                   fill=fill)
 
 
 def style_id(ws, **style: Any) -> int:

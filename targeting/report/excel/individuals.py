@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from openpyxl.utils import get_column_letter
 
 from targeting.model import glossary
-from targeting.report.excel import cells, xml_rows
+from targeting.report.excel import cells, layout, xml_rows
 from targeting.report.excel.layout import Col
 
 __all__ = ["DEFLATE_LEVEL", "columns_of", "start_sheet"]
@@ -80,29 +80,41 @@ def start_sheet(ws, frame: pd.DataFrame, columns: list[Col], max_people: int) ->
             w = max(w, len(str(n)) + 2)
         ws.column_dimensions[get_column_letter(j + 1)].width = cells.clamp_width(w)
     ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(columns)))}{n + 1}"
+    ref = f"A1:{get_column_letter(max(1, len(columns)))}{max(n, 1) + 1}"  # a table holds a row at least
+    # before the first row, as it is part of the sheet's head; upright, since the list is long and narrow
+    layout.print_setup(ws, ref, header_row=1, orientation="portrait")
     ws.append([cells.text_cell(ws, c.title, font=cells.BOLD) for c in columns])
-    effect_styles = np.array([cells.style_id(ws, number_format=fmt) for fmt in cells.EFFECT_FORMATS])
+    if columns:
+        layout.add_table(ws, "Individuals", ref, [c.title for c in columns])
+    # one number format per column of effects, for its typical (median) size, as on the other sheets
+    effect_styles = {col.key: cells.style_id(ws, number_format=_column_effect_format(frame.iloc[:n, j]))
+                     for j, col in enumerate(columns) if col.kind == "effect"}
     quote_style = cells.style_id(ws, quotePrefix=True)  # the style text_cell gives formula-like text
     return _rows(frame, columns, n, effect_styles, quote_style)
 
 
-def _rows(frame: pd.DataFrame, columns: list[Col], n: int, effect_styles: np.ndarray,
+def _column_effect_format(values: pd.Series) -> str:
+    v = np.abs(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    v = v[np.isfinite(v) & (v != 0)]
+    return cells.effect_format(float(np.median(v))) if len(v) else "0"
+
+
+def _rows(frame: pd.DataFrame, columns: list[Col], n: int, effect_styles: dict[str, int],
           quote_style: int) -> Iterator[memoryview]:
     letters = [get_column_letter(j) for j in range(1, len(columns) + 1)]
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         rows = xml_rows.int_text(np.arange(start + 2, stop + 2))  # row 1 is the header
-        block = [_cells(frame.iloc[start:stop, j], col.kind, letter, rows, effect_styles, quote_style)
+        block = [_cells(frame.iloc[start:stop, j], col.kind, letter, rows, effect_styles.get(col.key), quote_style)
                  for j, (col, letter) in enumerate(zip(columns, letters))]
         yield xml_rows.rows_xml(rows, block)
 
 
-def _cells(values: pd.Series, kind: str, letter: str, rows: pa.Array, effect_styles: np.ndarray,
+def _cells(values: pd.Series, kind: str, letter: str, rows: pa.Array, effect_style: int | None,
            quote_style: int) -> pa.Array:
     """Cell XML of one column of a block of people, by the per-value rules of the other sheets.
 
-    Floats (kind ``effect``) are numbers shown to three significant digits; ``bool`` columns are
+    Floats (kind ``effect``) are numbers in the column's one format (``effect_style``); ``bool`` columns are
     Yes/No text; ``general`` numbers are plain numbers; strings are text (quote-prefixed when they
     look like a formula). Missing and non-finite values are empty cells.
     """
@@ -110,8 +122,7 @@ def _cells(values: pd.Series, kind: str, letter: str, rows: pa.Array, effect_sty
     numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype)
     if kind == "effect":
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        styles = effect_styles[cells.effect_format_codes(v)]
-        return xml_rows.number_cells(letter, rows, xml_rows.float_text(v), styles)
+        return xml_rows.number_cells(letter, rows, xml_rows.float_text(v), effect_style)
     if kind == "bool" and numeric:
         v = values.to_numpy(dtype=np.float64, na_value=np.nan)
         yes = pa.array(v != 0, mask=~np.isfinite(v))

@@ -1,8 +1,7 @@
 """The layout of a sheet (text lines, tables, a chart) and how it is streamed into a worksheet.
 
-Every table has a bold header row and an autofilter: the first table of a sheet uses the sheet's
-autofilter and its header is frozen; further tables on the same sheet are Excel tables, each with
-its own filter.
+Every table has a bold header row and is an Excel table (a ListObject, with its own filter); the
+first row of a sheet is frozen; every sheet has a print setup (landscape, one page wide).
 """
 
 from __future__ import annotations
@@ -15,7 +14,9 @@ from typing import Any
 from openpyxl.chart import LineChart, Reference, Series
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
-from openpyxl.worksheet.table import Table, TableColumn
+from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
+from openpyxl.worksheet.worksheet import Worksheet
 
 from targeting.model import glossary
 from targeting.report.excel import cells
@@ -34,10 +35,15 @@ class Col:
     kind: str = "text"
     header: str | None = None
     definition: str | None = None
+    source: str | None = None           # its report.json name when not the key (a derived column)
 
     @property
     def title(self) -> str:
-        return self.header or self.key
+        return self.header or glossary.header(self.key)
+
+    @property
+    def json_name(self) -> str:
+        return self.source or self.key
 
     @property
     def meaning(self) -> str:
@@ -93,6 +99,7 @@ class TextBlock:
 class SheetSpec:
     name: str
     blocks: list[TextBlock | TableBlock] = field(default_factory=list)
+    wrap_text: bool = False             # text lines wrap in a wide first column (the Summary)
 
     def section(self, text: str) -> None:
         if self.blocks:
@@ -109,8 +116,10 @@ _FONTS = {"title": cells.TITLE_FONT, "section": cells.SECTION_FONT, "text": None
 def write_sheet(ws, spec: SheetSpec, table_names: set[str]) -> None:
     """Stream ``spec`` into the write-only worksheet ``ws``.
 
-    ``table_names`` holds the (lower-case) names of the Excel tables already in the workbook, which
-    must be unique; the names used here are added to it.
+    Every table becomes an Excel table (its own filter buttons and banded rows); each number column
+    has one number format, chosen from its values; the sheet prints landscape, one page wide, with
+    the first table's header repeated on every page. ``table_names`` holds the (lower-case) names of
+    the Excel tables already in the workbook, which must be unique; the names used here are added.
     """
     # Widths must be set before the first row is streamed.
     widths: dict[int, int] = {}
@@ -120,16 +129,24 @@ def write_sheet(ws, spec: SheetSpec, table_names: set[str]) -> None:
             for row in table.rows:
                 w = max(w, cells.display_len(row[col.key], col.kind_of(row)) + 1)
             widths[j] = max(widths.get(j, cells.MIN_WIDTH), w)
+    if spec.wrap_text:
+        widths[1] = max(widths.get(1, 0), cells.TEXT_WIDTH)
     for j, w in widths.items():
         ws.column_dimensions[get_column_letter(j)].width = cells.clamp_width(w)
 
     ws.freeze_panes = "A2"  # the header row of the sheet's first table (on Summary: the title)
+    # The print setup is part of the sheet's head, streamed with the first row: set it now.
+    n_rows = sum(1 if isinstance(b, TextBlock) else 1 + max(1, len(b.rows)) for b in spec.blocks)
+    first = spec.blocks[0] if spec.blocks else None
+    print_setup(ws, f"A1:{get_column_letter(max(widths, default=1))}{max(n_rows, 1)}",
+                header_row=1 if isinstance(first, TableBlock) else None)
     row_idx = 0
-    first_table = True
     for block in spec.blocks:
         if isinstance(block, TextBlock):
             row_idx += 1
-            ws.append([cells.text_cell(ws, block.text, font=_FONTS[block.style])] if block.text else [])
+            wrap = cells.WRAP if spec.wrap_text else None
+            ws.append([cells.text_cell(ws, block.text, font=_FONTS[block.style], alignment=wrap)]
+                      if block.text else [])
             continue
         header_row = row_idx + 1
         ws.append([cells.text_cell(ws, col.title, font=cells.BOLD) for col in block.columns])
@@ -137,24 +154,45 @@ def write_sheet(ws, spec: SheetSpec, table_names: set[str]) -> None:
         if not block.rows:
             ws.append([cells.text_cell(ws, block.empty_message)])
             row_idx += 1
+        formats = {col.key: cells.column_format([row[col.key] for row in block.rows], col.kind)
+                   for col in block.columns}
         for row in block.rows:
             fill, font = cells.FLAG_STYLES.get(row[block.fill_by], (None, None)) if block.fill_by else (None, None)
-            ws.append([cells.value_cell(ws, row[col.key], col.kind_of(row), font=font, fill=fill)
+            ws.append([cells.value_cell(ws, row[col.key], col.kind_of(row), font=font, fill=fill,
+                                        number_format=formats[col.key])
                        for col in block.columns])
             row_idx += 1
         ref = f"A{header_row}:{get_column_letter(len(block.columns))}{row_idx}"
-        if first_table:
-            ws.auto_filter.ref = ref
-            first_table = False
-        else:
-            table = Table(displayName=_table_name(f"{spec.name}_{block.name}", table_names), ref=ref)
-            table.tableColumns = [TableColumn(id=j, name=col.title) for j, col in enumerate(block.columns, 1)]
-            table.autoFilter = AutoFilter(ref=ref)  # without it Excel hides the table's filter buttons
-            with warnings.catch_warnings():  # "add table columns manually": done just above
-                warnings.simplefilter("ignore", UserWarning)
-                ws.add_table(table)
+        add_table(ws, _table_name(f"{spec.name}_{block.name}", table_names), ref,
+                  [col.title for col in block.columns])
         if block.chart is not None and block.rows:
             _add_line_chart(ws, block.chart, header_row, row_idx, block.columns)
+
+
+def add_table(ws, name: str, ref: str, headers: list[str]) -> None:
+    """An Excel table (a ListObject) over ``ref``, whose first row holds ``headers``."""
+    table = Table(displayName=name, ref=ref)
+    table.tableColumns = [TableColumn(id=j, name=title) for j, title in enumerate(headers, 1)]
+    table.autoFilter = AutoFilter(ref=ref)  # without it Excel hides the table's filter buttons
+    table.tableStyleInfo = TableStyleInfo(name="TableStyleLight1", showRowStripes=True)
+    with warnings.catch_warnings():  # "add table columns manually": done just above
+        warnings.simplefilter("ignore", UserWarning)
+        ws.add_table(table)
+
+
+def print_setup(ws, area: str, *, header_row: int | None, orientation: str = "landscape") -> None:
+    """Print ``area`` on A4, one page wide (as many pages down as needed), the header row repeated
+    on every page; landscape unless told otherwise (a long, narrow list prints on fewer pages
+    upright)."""
+    ws.page_setup.orientation = orientation
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    ws.print_options.gridLines = False
+    ws.print_area = area
+    if header_row is not None:
+        ws.print_title_rows = f"{header_row}:{header_row}"
 
 
 def _add_line_chart(ws, spec: LineChartSpec, header_row: int, last_row: int, columns: list[Col]) -> None:
@@ -168,11 +206,18 @@ def _add_line_chart(ws, spec: LineChartSpec, header_row: int, last_row: int, col
         ref = Reference(ws, min_col=keys.index(key) + 1, min_row=header_row + 1, max_row=last_row)
         series = Series(ref, title=title)
         series.smooth = False
+        if key.endswith(("_low", "_high")):  # an interval: thin and dashed, beside its line
+            series.graphicalProperties.line.dashStyle = "dash"
+            series.graphicalProperties.line.width = 9525
         chart.series.append(series)
     chart.set_categories(Reference(ws, min_col=keys.index(spec.x_key) + 1, min_row=header_row + 1, max_row=last_row))
     chart.x_axis.number_format = spec.x_format
     chart.x_axis.delete = False
     chart.y_axis.delete = False
+    # labels at the low edge, so they never cross the plot when gains go below zero
+    chart.x_axis.tickLblPos = "low"
+    chart.y_axis.tickLblPos = "low"
+    chart.legend.position = "b"
     ws.add_chart(chart, f"{get_column_letter(len(columns) + 2)}{header_row}")
 
 

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from targeting.format import fmt_int, fmt_value
 from targeting.model import glossary
+from targeting.model.narrative import VERDICT_WORDS, expression_words, shown_flag
 from targeting.report.excel.cells import auto_kind, plain, yes_no
 from targeting.report.excel.layout import Col, LineChartSpec, SheetSpec, TableBlock, TextBlock
 
@@ -24,10 +25,11 @@ SHEET_NAMES = (
 #: The sheet of one row per person, written in bulk (see ``individuals``).
 INDIVIDUALS = "Individuals"
 
-_NOTES_COLS = [Col("sheet"), Col("table"), Col("column"), Col("definition")]
-_FORMATS_NOTE = ("Numbers are stored exactly and only displayed rounded: shares as percent, effects to three "
-                 "significant digits, p-values to four decimals. Intervals are 95%. Empty cells mean the value "
-                 "is not available.")
+_NOTES_COLS = [Col("sheet"), Col("table"), Col("column"), Col("source"), Col("definition")]
+_FORMATS_NOTE = ("Numbers are stored exactly as in report.json and only displayed rounded, one format per column: "
+                 "shares as percent, effects to three significant digits of the column's typical value, p-values "
+                 "to four decimals. Effects are on the outcome's own scale (for a 0/1 outcome, 0.012 is 1.2 "
+                 "percentage points). Intervals are 95%. Empty cells mean the value is not available.")
 
 
 def report_sheets(report: dict, cap_note: str | None) -> dict[str, SheetSpec]:
@@ -60,22 +62,28 @@ def notes_sheet(tables: Sequence[tuple[str, str, list[Col]]], cap_note: str | No
     """The Notes sheet: the definition of every column of ``tables`` (sheet, table, columns), in order."""
     rows = []
     if cap_note:
-        rows.append(_note(INDIVIDUALS, INDIVIDUALS, "(all)", cap_note))
+        rows.append(_note(INDIVIDUALS, INDIVIDUALS, "(all)", "", cap_note))
     for sheet, table, columns in [*tables, ("Notes", "Column definitions", _NOTES_COLS)]:
-        rows += [_note(sheet, table, col.title, col.meaning) for col in columns]
-    rows.append(_note("(all)", "(all)", "(formats)", _FORMATS_NOTE))
+        rows += [_note(sheet, table, col.title, col.json_name, col.meaning) for col in columns]
+    rows.append(_note("(all)", "(all)", "(formats)", "", _FORMATS_NOTE))
     s = SheetSpec("Notes")
     s.blocks.append(TableBlock("Column definitions", list(_NOTES_COLS), rows))
     return s
 
 
-def _note(sheet: str, table: str, column: str, definition: str) -> dict[str, str]:
-    return {"sheet": sheet, "table": table, "column": column, "definition": definition}
+def _note(sheet: str, table: str, column: str, source: str, definition: str) -> dict[str, str]:
+    return {"sheet": sheet, "table": table, "column": column, "source": source, "definition": definition}
 
 
 def _kv(item: str, value: Any, kind: str = "general") -> dict[str, Any]:
     """A row of an item/value table; ``kind`` formats the value."""
     return {"item": item, "value": value, "_kind": kind}
+
+
+def _money(label: str, report: dict) -> str:
+    """A header or item naming an amount of money, with the configured currency (``Total cost (EUR)``)."""
+    currency = report["config"].get("currency")
+    return f"{label} ({currency})" if currency else label
 
 
 def _kv_table(name: str, rows: list[dict[str, Any]]) -> TableBlock:
@@ -91,7 +99,7 @@ _COMPARISON_COLS = [
 
 
 def _summary_sheet(report: dict, cap_note: str | None) -> SheetSpec:
-    s = SheetSpec("Summary")
+    s = SheetSpec("Summary", wrap_text=True)
     s.blocks.append(TextBlock(report["title"], "title"))
     s.blocks += [TextBlock(sentence) for sentence in report["summary"]]
     s.blocks.append(TextBlock("Targeting supported by the evidence: " + yes_no(report["targeting_supported"])))
@@ -127,7 +135,7 @@ def _policy_sheet(report: dict) -> SheetSpec:
     s = SheetSpec("Policy")
     s.blocks.append(TableBlock("Policy rules (one row per leaf)", [
         Col("leaf"), Col("rule"), Col("query"), Col("treat", "bool"), Col("n", "int"), Col("share", "share"),
-        Col("cost", "money"), Col("effect", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
+        Col("cost", "money", header=_money(glossary.header("cost"), report)), Col("effect", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
         Col("n_estimated", "int"),
     ], pol["rules"]))
 
@@ -137,12 +145,13 @@ def _policy_sheet(report: dict) -> SheetSpec:
         _kv("Headline rule", pol["headline_rule"], "text"),
         _kv("Budget", budget["description"], "text"),
         _kv("Budget kind", budget["kind"], "text"),
-        _kv("Budget value", budget["value"], "share" if budget["kind"] == "share" else "money"),
-        _kv("Budget in cost units", budget["cost_units"], "money"),
+        _kv("Budget value" if budget["kind"] != "money" else _money("Budget value", report), budget["value"],
+            "share" if budget["kind"] == "share" else "money"),
+        _kv(_money("Budget in cost units", report), budget["cost_units"], "money"),
         _kv("Cost source", budget["cost_source"] or "1 per person (no cost column)", "text"),
         _kv("People treated by the rule", pol["treated_n"], "int"),
         _kv("Share treated by the rule", pol["treated_share"], "share"),
-        _kv("Total cost of the rule", pol["total_cost"], "money"),
+        _kv(_money("Total cost of the rule", report), pol["total_cost"], "money"),
         _kv("People treated by the rule who are in groups flagged harmed", pol["treated_in_harmed"], "int"),
         _kv("Share of each arm that learned the rule", pol["learn_share"], "share"),
         _kv("People who learned the rule", pol["learn_n"], "int"),
@@ -162,7 +171,7 @@ def _policy_sheet(report: dict) -> SheetSpec:
             _kv("Preferred over the drawn rule (gives up no clear value)", safer["preferred"], "bool"),
             _kv("People treated", safer["treated_n"], "int"),
             _kv("Share treated", safer["treated_share"], "share"),
-            _kv("Total cost", safer["total_cost"], "money"),
+            _kv(_money("Total cost", report), safer["total_cost"], "money"),
             _kv("Mean outcome per person", safer["value"]["mean_outcome"], "effect"),
             _kv("Value given up per person (drawn rule minus this one, positive = drawn rule better)",
                 safer["given_up"]["estimate"], "effect"),
@@ -177,7 +186,7 @@ def _values_sheet(report: dict) -> SheetSpec:
     s.blocks.append(TableBlock("Policy values", [
         Col("policy"), Col("label"), Col("mean_outcome", "effect"), Col("ci_low", "effect"),
         Col("ci_high", "effect"), Col("treated_share", "share"), Col("treated_n", "int"),
-        Col("total_cost", "money"),
+        Col("total_cost", "money", header=_money(glossary.header("total_cost"), report)),
     ], [dict(v, policy=k) for k, v in report["values"].items()]))
     s.section("Comparisons: targeted policy minus each alternative (positive = better)")
     s.blocks.append(TableBlock("Comparisons", [
@@ -191,10 +200,11 @@ def _curve_sheet(report: dict) -> SheetSpec:
     s = SheetSpec("Budget curve")
     chart = LineChartSpec(
         title="Gain per person over treating no one, by budget (positive = better)",
-        x_title="Budget (share of the cost of treating everyone)", y_title="Gain per person",
-        x_key="budget_share", x_format="0%",
-        series=(("tree_gain", "Policy tree"), ("ranking_gain", "Ranking by estimated effect"),
-                ("random_gain", "Random selection")))
+        x_title="Budget: the most that may be treated (share of the cost of treating everyone)",
+        y_title="Gain per person", x_key="budget_share", x_format="0%",
+        series=(("tree_gain", "Best readable rule"), ("tree_low", "Rule: 95% interval low"),
+                ("tree_high", "Rule: 95% interval high"), ("ranking_gain", "Ranking by estimated effect"),
+                ("random_gain", "Random selection as large as the rule")))
     s.blocks.append(TableBlock("Budget curve", [
         Col("budget_share", "share"), Col("tree_gain", "effect"), Col("tree_low", "effect"),
         Col("tree_high", "effect"), Col("ranking_gain", "effect"), Col("ranking_low", "effect"),
@@ -210,13 +220,29 @@ def _subgroup_columns(family: Col) -> list[Col]:
         Col("ci_low", "effect"), Col("ci_high", "effect"),
         Col("p_value", "p", definition="One-sided p-value of the test that the group is harmed (small = evidence "
                                        "of harm), before adjustment for multiple testing."),
-        Col("p_adjusted", "p"), Col("shrunk_effect", "effect"), Col("flag"), Col("exploratory", "bool"),
+        Col("p_adjusted", "p"), Col("verdict", header="Verdict", source="flag (in words)",
+                                    definition=_VERDICT_DEFINITION),
+        Col("flag"), Col("shrunk_effect", "effect"), Col("exploratory", "bool"),
     ]
+
+
+_VERDICT_DEFINITION = ("The group's verdict in words: HARMED = clear evidence of harm after adjustment for "
+                       "multiple testing (red); possibly harmed = harm below 5% before adjustment, not after "
+                       "(amber); benefits = the 95% interval excludes harm and no effect (green); no clear "
+                       "effect = none of these, including an estimate merely on the harmful side of zero.")
+
+
+def _with_verdict(groups: list[dict]) -> list[dict]:
+    """Subgroup rows with their verdict in words, the flag their colour shows (see ``shown_flag``), and
+    a pre-specified group named in words (its expression stays in the query column)."""
+    return [dict(g, name=expression_words(g["name"]) if g["family"] == "prespecified" else g["name"],
+                 verdict=VERDICT_WORDS[shown_flag(g)], _shown=shown_flag(g)) for g in groups]
 
 
 def _subgroups_sheet(report: dict, family: Col) -> SheetSpec:
     s = SheetSpec("Subgroups")
-    s.blocks.append(TableBlock("Subgroups", _subgroup_columns(family), report["subgroups"], fill_by="flag"))
+    s.blocks.append(TableBlock("Subgroups", _subgroup_columns(family), _with_verdict(report["subgroups"]),
+                               fill_by="_shown"))
     return s
 
 
@@ -225,7 +251,7 @@ def _harmed_sheet(report: dict, family: Col) -> SheetSpec:
     harmed = [g for g in report["subgroups"] if g["flag"] == "harmed"]
     message = (f"No group was found to be harmed ({fmt_int(report['harm_summary']['groups_tested'])} groups tested, "
                f"with multiplicity control across all of them).")
-    s.blocks.append(TableBlock("Harmed groups", _subgroup_columns(family), harmed, fill_by="flag",
+    s.blocks.append(TableBlock("Harmed groups", _subgroup_columns(family), _with_verdict(harmed), fill_by="_shown",
                                empty_message=message))
     return s
 
