@@ -164,6 +164,16 @@ REFUSALS = [
     ("valid_trial.csv", [*BASE, "-o", "{tmp}/a_file.txt/report"], EXIT_OUTPUT, ["is a file", "Choose another folder"]),
     ("valid_trial.csv", [*BASE, "-o", "{tmp}/a_file.txt"], EXIT_OUTPUT, ["is a file, not a folder"]),
     ("individuals.csv", [*BASE, "-o", "{tmp}"], EXIT_OUTPUT, ["'individuals.csv'", "would overwrite the input file"]),
+    # round 2: resource bombs, escapes, formulas in the config sheet, extreme values
+    ("huge_cell.xlsx", BASE, EXIT_INPUT, ["more than 32,767 characters", "Excel's limit", "save the data"]),
+    ("cells_far_apart.xlsx", BASE, EXIT_INPUT, ["as far as row 1,048,576 and column XFD", "Ctrl+End", ".csv"]),
+    ("terminal_escapes_in_column_name.csv", BASE, EXIT_CONFIG, ["Column 'treatment'", "'arm\\x1b]0;pwned\\x07"]),
+    ("config_formula_without_value.xlsx", SHEET, EXIT_INPUT,
+     ["Sheet 'config'", "formulas whose results were never saved", "column 'value'", "B6", "Paste Special"]),
+    ("outcome_extreme_scale.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
+     ["Outcome column 'sbp'", "as large as 1.85e+302", "Rescale the column"]),
+    ("cost_extreme.csv", [*BASE, "--cost", "cost", "--budget-total", "1e307"], EXIT_INPUT,
+     ["Cost column 'cost'", "as large as 1e+308", "thousands or millions"]),
 ]
 
 
@@ -173,7 +183,7 @@ def _ids(cases):
 
 
 def test_the_corpus_is_large_small_and_complete():
-    files = [p for p in FIXTURES.iterdir() if p.is_file() and p.name != "make_fixtures.py" and not p.name.startswith(".")]
+    files = [p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".py" and not p.name.startswith(".")]
     assert len(files) >= 40
     assert sum(p.stat().st_size for p in files) < 2_000_000
     used = {name for name, *_ in REFUSALS} | {name for name, *_ in COPES} | {"cope_unicode_and_long_column_names.xlsx"}
@@ -249,6 +259,7 @@ COPES = [
      ["treated = 'True'", "untreated = 'False'"]),
     ("valid_trial.csv", [*BASE, "--direction", "Lower is better", "--estimator", "Causal-Forest"],
      ["lower-is-better"]),
+    ("cope_hostile_ids_and_labels.csv", [*BASE, "--id", "patient"], ["200 people", "region (categorical)"]),
 ]
 
 

@@ -19,6 +19,10 @@ from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.errors import ConfigError, InputError, format_rows
 from targeting.model.findings import Code, Finding, Severity, finding
 
+#: Largest size of an outcome or cost: beyond it, sums of squares over many people lose all
+#: precision or overflow (1e300 squared is infinite), and intervals would come out infinite.
+MAX_MAGNITUDE = 1e15
+
 TREATMENT_WORDS = {"treatment", "treated", "treat", "yes", "intervention", "true", "active", "drug"}
 CONTROL_WORDS = {"control", "untreated", "no", "placebo", "false", "comparison", "none"}
 
@@ -239,7 +243,20 @@ def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
         )
     if y_all.isna().all():
         raise InputError(f"Outcome column '{outcome}' is empty in every row. Fill in the outcome or choose another column.")
+    _refuse_huge(y_all.to_numpy(), f"Outcome column '{outcome}'")
     return y_all
+
+
+def _refuse_huge(values: np.ndarray, what: str) -> None:
+    """Refuse numbers too large to estimate with (see ``MAX_MAGNITUDE``), naming the rows."""
+    huge = np.abs(np.nan_to_num(values, nan=0.0)) > MAX_MAGNITUDE
+    if huge.any():
+        largest = float(np.nanmax(np.abs(values)))
+        raise InputError(
+            f"{what} has values as large as {largest:.3g} (rows {rows_where(huge)}); numbers above {MAX_MAGNITUDE:.0e} "
+            "in size are too large to compute with reliably. Rescale the column (e.g. express it in thousands or "
+            "millions) and run again."
+        )
 
 
 def _rows_to_keep(y_all: pd.Series, t_all: np.ndarray) -> tuple[np.ndarray, list[Finding]]:
@@ -321,6 +338,9 @@ def _cost_spec(frame: pd.DataFrame, config: Config):
                               "Give a cost column or a constant cost per person (e.g. --cost 120).")
     if isinstance(value, float) and (not math.isfinite(value) or value <= 0):
         raise ConfigError(f"Cost per person must be a positive number; got '{str(config.cost).strip()}'.")
+    if isinstance(value, float) and value > MAX_MAGNITUDE:
+        raise ConfigError(f"Cost per person {value:.3g} is too large to compute with (above {MAX_MAGNITUDE:.0e}). "
+                          "Express costs in thousands or millions, and the budget total in the same unit.")
     return value
 
 
@@ -340,6 +360,7 @@ def _cost(data: pd.DataFrame, spec, rows: np.ndarray):
             f"Cost column '{spec}' has negative or infinite values in rows "
             f"{format_rows(rows[(values < 0) | np.isinf(values)])}. Costs must be zero or more."
         )
+    _refuse_huge(values, f"Cost column '{spec}'")
     return values, f"column '{spec}'"
 
 
