@@ -260,6 +260,7 @@ COPES = [
     ("valid_trial.csv", [*BASE, "--direction", "Lower is better", "--estimator", "Causal-Forest"],
      ["lower-is-better"]),
     ("cope_hostile_ids_and_labels.csv", [*BASE, "--id", "patient"], ["200 people", "region (categorical)"]),
+    ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
 ]
 
 
