@@ -158,6 +158,8 @@ REFUSALS = [
     ("valid_trial.csv", [*BASE, "--subgroup", "age >> 3"], EXIT_CONFIG, ["Subgroup expression is not valid"]),
     ("valid_trial.csv", [*BASE, "--subgroup", "__import__('os').system('x')"], EXIT_CONFIG, ["Subgroup expression"]),
     ("valid_trial.csv", [*BASE, "--config", "{tmp}/missing.toml"], EXIT_CONFIG, ["'missing.toml' was not found"]),
+    ("valid_trial.csv", [*BASE, "--config", "{tmp}"], EXIT_CONFIG, ["is a folder, not a file", "--config settings.toml"]),
+    ("valid_trial.csv", [*BASE, "--min-leaf", "150"], EXIT_CONFIG, ["'min_leaf' of 150", "200 people", "at most 100"]),
     ("valid_trial.csv", [*BASE, "--budgte", "30%"], EXIT_USAGE, ["unrecognized arguments: --budgte"]),
     # outputs
     ("valid_trial.csv", [*BASE, "-o", "{input}"], EXIT_OUTPUT, ["output path is the input file itself", "-o"]),

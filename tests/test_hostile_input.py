@@ -209,3 +209,18 @@ def test_dangling_output_link_is_refused_before_the_analysis(tmp_path):
     assert code == EXIT_OUTPUT and "does not exist" in err and "Remove the link" in err
     assert time.perf_counter() - started < 10
 
+
+
+# -- settings files ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, fragments", [
+    ("budget = '30%'\n# caf\xe9\n".encode("latin-1"), ["not UTF-8 text", "byte 21", "Save it as UTF-8"]),
+    ("subgroup = \"gender == 'A;B'\"\n".encode(), ["'A;B' is not a value of column 'gender'"]),
+], ids=["latin-1", "semicolon inside quotes"])
+def test_settings_file_problems_are_user_errors(tmp_path, content, fragments):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes(content)
+    code, out, err = run_cli(["validate", str(FIXTURES / "valid_trial.csv"), *BASE, "--config", str(settings)])
+    assert code == 4 and "Traceback" not in err and "internal error" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err

@@ -173,6 +173,12 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     true_effect = _true_effect(data, config.true_effect, rows)
     budget = config.parsed_budget()
     _check_budget(budget, cost, len(y))
+    if config.min_leaf > len(y) // 2:
+        raise ConfigError(
+            f"Setting 'min_leaf' of {config.min_leaf:,} is more than half of the {len(y):,} people, so no split "
+            f"is possible and the rule could only treat everyone or no one. Use at most {len(y) // 2:,}, or 0 "
+            "for the automatic size."
+        )
     for text in config.subgroup:
         # Checked here so that `targeting validate` finds a bad subgroup before a long report does.
         evaluate_subgroup(parse_subgroup(text, list(data.columns)), data)
