@@ -158,6 +158,10 @@ REFUSALS = [
     ("valid_trial.csv", [*BASE, "--subgroup", "age >> 3"], EXIT_CONFIG, ["Subgroup expression is not valid"]),
     ("valid_trial.csv", [*BASE, "--subgroup", "__import__('os').system('x')"], EXIT_CONFIG, ["Subgroup expression"]),
     ("valid_trial.csv", [*BASE, "--config", "{tmp}/missing.toml"], EXIT_CONFIG, ["'missing.toml' was not found"]),
+    ("valid_trial.csv", [*BASE, "--subgroup", "event < 0.5"], EXIT_CONFIG,
+     ["defined by the outcome column 'event'", "measured before treatment"]),
+    ("valid_trial.csv", [*BASE, "--subgroup", "age > 60 and treatment == 'Treatment'"], EXIT_CONFIG,
+     ["defined by the treatment column 'treatment'", "same treatment"]),
     ("valid_trial.csv", [*BASE, "--config", "{tmp}"], EXIT_CONFIG, ["is a folder, not a file", "--config settings.toml"]),
     ("valid_trial.csv", [*BASE, "--min-leaf", "150"], EXIT_CONFIG, ["'min_leaf' of 150", "200 people", "at most 100"]),
     ("valid_trial.csv", [*BASE, "--budgte", "30%"], EXIT_USAGE, ["unrecognized arguments: --budgte"]),
@@ -262,6 +266,10 @@ COPES = [
     ("valid_trial.csv", [*BASE, "--direction", "Lower is better", "--estimator", "Causal-Forest"],
      ["lower-is-better"]),
     ("cope_hostile_ids_and_labels.csv", [*BASE, "--id", "patient"], ["200 people", "region (categorical)"]),
+    ("cope_covariate_leaks_the_outcome.csv", BASE,
+     ["'bleed_in_notes' (100%)", "explain almost all of the variation in the outcome 'event'", "leakage", "--exclude"]),
+    ("cope_duplicate_ids.csv", [*BASE, "--id", "subject_id"],
+     ["Identifier column 'subject_id' repeats 1 value over 4 rows", "rows 10, 11, 12, 151", "one row per person"]),
     ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
 ]
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.config import Budget, Config
+from targeting.data.checks import duplicate_id_findings, leakage_findings
 from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
@@ -168,6 +169,9 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     names = choose_covariates(data, config.covariates, roles.columns, config.exclude)
     covariates, x_codes, x_dense, dense_names, cov_findings = encode_covariates(data, names, rows)
     findings.extend(cov_findings)
+    findings.extend(leakage_findings(y.astype(float), covariates, x_codes, roles.outcome))
+    ids = data[config.id].astype(str).to_numpy() if config.id is not None else None
+    findings.extend(duplicate_id_findings(ids, config.id, rows))
     cost, cost_source = _cost(data, roles.cost, rows)
     propensity = _propensity(data, roles.propensity, rows)
     true_effect = _true_effect(data, config.true_effect, rows)
@@ -181,16 +185,35 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
         )
     for text in config.subgroup:
         # Checked here so that `targeting validate` finds a bad subgroup before a long report does.
-        evaluate_subgroup(parse_subgroup(text, list(data.columns)), data)
+        expression = parse_subgroup(text, list(data.columns))
+        _refuse_subgroup_on_result(expression.columns, text, roles)
+        evaluate_subgroup(expression, data)
     return Prepared(
         frame=data, rows=rows, y=y.astype(float), t=t, outcome=roles.outcome, treatment=roles.treatment,
         treated_label=treated_label, control_label=control_label, outcome_binary=outcome_binary,
         covariates=tuple(covariates), x_codes=x_codes, x_dense=x_dense, dense_names=tuple(dense_names),
         cost=cost, cost_source=cost_source, propensity=propensity, true_effect=true_effect,
-        ids=data[config.id].astype(str).to_numpy() if config.id is not None else None,
+        ids=ids,
         budget=budget, sign=1.0 if config.direction == "higher-is-better" else -1.0,
         findings=tuple(findings),
     )
+
+
+_NO_EFFECT_IN = {"outcome": "it selects people by the result the treatment is meant to change",
+                 "treatment": "everyone in it has the same treatment"}
+
+
+def _refuse_subgroup_on_result(columns, text: str, roles: "_Roles") -> None:
+    """Refuse a subgroup defined by the outcome or the treatment: such a group is chosen by what
+    the treatment did (or by who got it), so its 'effect' has no causal meaning."""
+    for role, why in _NO_EFFECT_IN.items():
+        name = getattr(roles, role)
+        if name in columns:
+            raise ConfigError(
+                f"Subgroup '{text}' is defined by the {role} column '{name}'. A group chosen by its {role} has no "
+                f"effect to estimate ({why}). Define subgroups by characteristics measured before treatment, "
+                "e.g. \"age > 65\"."
+            )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class Code(str, Enum):
     HARM_FOUND = "harm_found"
     TARGETING_NOT_SUPPORTED = "targeting_not_supported"
     RULE_TREATS_HARMED = "rule_treats_harmed"
+    DUPLICATE_IDS = "duplicate_ids"
+    OUTCOME_LEAKAGE = "outcome_leakage"
 
 
 @dataclass(frozen=True)
