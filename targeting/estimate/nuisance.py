@@ -14,6 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.model_selection import StratifiedKFold
 
 from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.data.checks import content_order
 from targeting.data.prepare import Prepared
 
 OVERLAP_BOUNDS = (0.05, 0.95)
@@ -51,15 +52,25 @@ def bounded_propensity(propensity: np.ndarray) -> np.ndarray:
 
 
 def make_folds(prepared: Prepared, k: int, seed: int) -> np.ndarray:
-    """Fold label per person, stratified by arm (and by outcome when it is binary)."""
+    """Fold label per person, stratified by arm (and by outcome when it is binary).
+
+    The split is drawn over the rows in `content_order` of the covariates, arm and id, so each
+    person gets the same fold whatever the order of the rows in the file (people identical in all
+    of these keep their file order among themselves).
+    """
     strata = prepared.t * 2 + (prepared.y if prepared.outcome_binary else 0)
     _, counts = np.unique(strata, return_counts=True)
     if counts.min() < k:
         strata = prepared.t
+    # Keyed on what does not change with the outcome's scale or direction: covariates, arm, id.
+    keys = prepared.frame[[c.name for c in prepared.covariates]].assign(_arm=prepared.t)
+    if prepared.ids is not None:
+        keys = keys.assign(_id=prepared.ids)
+    order = content_order(keys)
     folds = np.empty(prepared.n, dtype=int)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (_, test) in enumerate(splitter.split(np.zeros(prepared.n), strata)):
-        folds[test] = fold
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(prepared.n), strata[order])):
+        folds[order[test]] = fold
     return folds
 
 
