@@ -78,6 +78,12 @@ def format_rows(rows, limit: int = 5) -> str:
     return shown
 
 
+def rows_phrase(rows, limit: int = 5) -> str:
+    """``row 4`` or ``rows 4, 17 and 3 more``: the word agrees with the number of rows."""
+    rows = list(rows)
+    return ("row " if len(rows) == 1 else "rows ") + format_rows(rows, limit)
+
+
 def did_you_mean(value: str, options: Iterable[Any], *, cutoff: float) -> str | None:
     """The option someone most likely meant when they typed ``value``, or None.
 

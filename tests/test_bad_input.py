@@ -270,6 +270,7 @@ COPES = [
      ["'bleed_in_notes' (100%)", "explain almost all of the variation in the outcome 'event'", "leakage", "--exclude"]),
     ("cope_duplicate_ids.csv", [*BASE, "--id", "subject_id"],
      ["Identifier column 'subject_id' repeats 1 value over 4 rows", "rows 10, 11, 12, 151", "one row per person"]),
+    ("cope_decimal_commas.csv", BASE, ["200 people", "outcome: 'event', binary", "bmi (numeric)", "age (numeric)"]),
     ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
 ]
 

@@ -224,3 +224,21 @@ def test_settings_file_problems_are_user_errors(tmp_path, content, fragments):
     assert code == 4 and "Traceback" not in err and "internal error" not in err, err
     for fragment in fragments:
         assert fragment in err, err
+
+
+def test_long_text_in_a_csv_is_refused_with_its_rows(tmp_path):
+    frame = pd.read_csv(FIXTURES / "valid_trial.csv")
+    frame["note"] = "short"
+    frame.loc[3, "note"] = "x" * 40_000
+    source = tmp_path / "long.csv"
+    frame.to_csv(source, index=False)
+    code, out, err = run_cli(["validate", str(source), *BASE])
+    assert code == EXIT_INPUT and "column 'note'" in err and "in row 4." in err, err
+
+
+def test_row_numbers_agree_with_their_word():
+    from targeting.errors import rows_phrase
+
+    assert rows_phrase([4]) == "row 4"
+    assert rows_phrase([4, 17]) == "rows 4, 17"
+    assert rows_phrase(range(1, 9)) == "rows 1, 2, 3, 4, 5 and 3 more"

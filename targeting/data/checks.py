@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.covariates import Covariate
-from targeting.errors import format_rows
+from targeting.errors import rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
 #: Share of the outcome's variation one covariate may explain on its own before it is suspect.
@@ -33,8 +33,8 @@ def duplicate_id_findings(ids: np.ndarray | None, column: str | None, rows: np.n
     return [finding(
         Code.DUPLICATE_IDS, Severity.WARNING,
         f"Identifier column '{column}' repeats {len(values):,} value{'s' if len(values) > 1 else ''} over "
-        f"{int(repeated.sum()):,} rows (e.g. {str(first)[:40]!r} in rows "
-        f"{format_rows(rows[(series == first).to_numpy()])}). Each row is analysed as a separate person; if a "
+        f"{int(repeated.sum()):,} rows (e.g. {str(first)[:40]!r} in "
+        f"{rows_phrase(rows[(series == first).to_numpy()])}). Each row is analysed as a separate person; if a "
         "person appears more than once, their outcome counts twice and intervals are too narrow. Keep one row "
         "per person.",
         column=column, n_values=len(values), n_rows=int(repeated.sum()),

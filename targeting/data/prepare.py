@@ -17,7 +17,7 @@ from targeting.data.checks import duplicate_id_findings, leakage_findings
 from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
-from targeting.errors import ConfigError, InputError, format_rows
+from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
 #: Largest size of an outcome or cost: beyond it, sums of squares over many people lose all
@@ -262,12 +262,12 @@ def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
     if bad_text.any():
         examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
         raise InputError(
-            f"Outcome column '{outcome}' must be numeric; found text {examples} in rows {rows_where(bad_text)}. "
+            f"Outcome column '{outcome}' must be numeric; found text {examples} in {rows_where(bad_text)}. "
             "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
         )
     if np.isinf(y_all.to_numpy()).any():
         raise InputError(
-            f"Outcome column '{outcome}' has infinite values in rows {rows_where(np.isinf(y_all.to_numpy()))}. "
+            f"Outcome column '{outcome}' has infinite values in {rows_where(np.isinf(y_all.to_numpy()))}. "
             "Replace them with real numbers or leave them empty."
         )
     if y_all.isna().all():
@@ -282,7 +282,7 @@ def _refuse_huge(values: np.ndarray, what: str) -> None:
     if huge.any():
         largest = float(np.nanmax(np.abs(values)))
         raise InputError(
-            f"{what} has values as large as {largest:.3g} (rows {rows_where(huge)}); numbers above {MAX_MAGNITUDE:.0e} "
+            f"{what} has values as large as {largest:.3g} ({rows_where(huge)}); numbers above {MAX_MAGNITUDE:.0e} "
             "in size are too large to compute with reliably. Rescale the column (e.g. express it in thousands or "
             "millions) and run again."
         )
@@ -297,7 +297,7 @@ def _rows_to_keep(y_all: pd.Series, t_all: np.ndarray) -> tuple[np.ndarray, list
     return keep, [finding(
         Code.DROPPED_ROWS, Severity.WARNING,
         f"{int(dropped.sum())} rows lack the outcome or the treatment and were left out "
-        f"(rows {rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
+        f"({rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
         "if these are drop-outs, effects may be biased.",
         n=int(dropped.sum()),
     )]
@@ -338,8 +338,8 @@ def _true_effect(data: pd.DataFrame, column: str | None, rows: np.ndarray) -> np
     te = as_numbers(data[column]).to_numpy()
     if np.isnan(te).any():
         raise InputError(
-            f"True-effect column '{column}' has missing or non-numeric values in rows "
-            f"{format_rows(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
+            f"True-effect column '{column}' has missing or non-numeric values in "
+            f"{rows_phrase(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
         )
     return te
 
@@ -381,13 +381,13 @@ def _cost(data: pd.DataFrame, spec, rows: np.ndarray):
     values = as_numbers(data[spec]).to_numpy()
     if np.isnan(values).any():
         raise InputError(
-            f"Cost column '{spec}' is missing or not a number in rows {format_rows(rows[np.isnan(values)])}. "
+            f"Cost column '{spec}' is missing or not a number in {rows_phrase(rows[np.isnan(values)])}. "
             "Every person needs a cost; fill those cells."
         )
     if (values < 0).any() or np.isinf(values).any():
         raise InputError(
-            f"Cost column '{spec}' has negative or infinite values in rows "
-            f"{format_rows(rows[(values < 0) | np.isinf(values)])}. Costs must be zero or more."
+            f"Cost column '{spec}' has negative or infinite values in "
+            f"{rows_phrase(rows[(values < 0) | np.isinf(values)])}. Costs must be zero or more."
         )
     _refuse_huge(values, f"Cost column '{spec}'")
     return values, f"column '{spec}'"
@@ -413,8 +413,8 @@ def _propensity(data: pd.DataFrame, spec, rows: np.ndarray):
     bad = np.isnan(values) | (values <= 0) | (values >= 1)
     if bad.any():
         raise InputError(
-            f"Propensity column '{spec}' must hold probabilities strictly between 0 and 1; rows "
-            f"{format_rows(rows[bad])} do not. Fix them, or drop the 'propensity' setting to estimate it."
+            f"Propensity column '{spec}' must hold probabilities strictly between 0 and 1, and does not in "
+            f"{rows_phrase(rows[bad])}. Fix them, or drop the 'propensity' setting to estimate it."
         )
     return values
 

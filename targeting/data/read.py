@@ -21,7 +21,7 @@ import pandas as pd
 
 from targeting.config import config_sheet_to_dict
 from targeting.data.xlsx_parts import cell_ref, column_letter, part_size_facts, unsaved_formulas_and_errors
-from targeting.errors import InputError, format_rows
+from targeting.errors import InputError, rows_phrase
 
 SUPPORTED = (".xlsx", ".csv", ".parquet")
 #: Characters a cell may hold: Excel's own limit. Longer text is not a spreadsheet cell a person
@@ -238,6 +238,10 @@ def _refuse_oversized_parts(path: Path, names: set[str]) -> None:
                 )
 
 
+def _holds_text(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values)
+
+
 def _refuse_long_cells(frame: pd.DataFrame, where: str) -> None:
     """Refuse text cells (or column names) longer than a spreadsheet cell can hold."""
     long_names = [c for c in frame.columns if len(str(c)) > MAX_CELL_CHARS]
@@ -246,14 +250,14 @@ def _refuse_long_cells(frame: pd.DataFrame, where: str) -> None:
                          f"{MAX_CELL_CHARS:,} a spreadsheet cell holds. Give the column a short name.")
     for column in frame.columns:
         values = frame[column]
-        if values.dtype != object:
+        if not _holds_text(values):
             continue
         lengths = values.map(lambda v: len(v) if isinstance(v, (str, bytes)) else 0).to_numpy()
         if lengths.max(initial=0) > MAX_CELL_CHARS:
             rows = (lengths > MAX_CELL_CHARS).nonzero()[0] + 1
             raise InputError(
                 f"{where}: column '{str(column)[:80]}' has text longer than {MAX_CELL_CHARS:,} characters (a "
-                f"spreadsheet cell's limit) in rows {format_rows(rows)}. Such text is not a value to analyse; "
+                f"spreadsheet cell's limit) in {rows_phrase(rows)}. Such text is not a value to analyse; "
                 "shorten or remove it, or leave the column out with --exclude."
             )
 
@@ -376,6 +380,28 @@ def _read_csv(path: Path) -> pd.DataFrame:
     raw_header = [_header_text(v) for v in header.iloc[0].tolist()] if len(header) else None
     frame = _check_header(frame, where, raw_header=raw_header)
     _refuse_long_cells(frame, where)
+    return _read_decimal_commas(frame)
+
+
+# A number written with a decimal comma, as European spreadsheets export it: "1,5", "-0,25", "12".
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
+
+
+def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose every value is a number with a decimal comma ("1,5") read as numbers.
+
+    Such a column would otherwise be text: a covariate of categories, or an outcome refused as
+    not numeric. A column mixing "1,5" and "1.5", or holding other text, is left as it is.
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if not _holds_text(values):
+            continue
+        present = pd.unique(values.dropna().astype(str).str.strip())
+        if (len(present) and any("," in v for v in present[:1000])
+                and all(_DECIMAL_COMMA.fullmatch(v) for v in present)):
+            frame[column] = pd.to_numeric(values.astype(str).str.strip().str.replace(",", ".", regex=False)
+                                          .where(values.notna()), errors="coerce")
     return frame
 
 
@@ -401,7 +427,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             what = "raw bytes" if kinds <= {"bytes", "bytearray"} else "lists or records"
             raise InputError(
                 f"Parquet file '{path.name}': column '{column}' holds {what} ({', '.join(sorted(kinds))}), not one "
-                f"number or text per person (rows {format_rows(rows)}). Flatten it into plain columns (or decode the "
+                f"number or text per person ({rows_phrase(rows)}). Flatten it into plain columns (or decode the "
                 f"bytes as text), or drop it, and write the file again."
             )
     return frame
