@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import openpyxl
 import pytest
 
 from cli_helpers import run_cli
+from process_helpers import start_report, wait_until_writing
 from targeting.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
 from targeting.report.outputs import OUTPUT_NAMES
 from targeting.sim.simulate import bleeding_trial
@@ -358,9 +358,7 @@ def large_trial(tmp_path_factory) -> Path:
 
 
 def _start_report(source: Path, outdir: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "targeting.cli", "report", str(source), *BASE, "-o", str(outdir),
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return start_report(source, outdir, *BASE, *extra)
 
 
 def _assert_no_final_outputs(outdir: Path) -> None:
@@ -396,12 +394,7 @@ def test_run_killed_while_writing_leaves_no_outputs(tmp_path):
     outdir = tmp_path / "out"
     process = _start_report(source, outdir, *FAST_REPORT)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and process.poll() is None:
-            if outdir.exists() and any(p.name.endswith(".part") for p in outdir.iterdir()):
-                break
-            time.sleep(0.005)
-        assert process.poll() is None, "the run ended before writing could be interrupted"
+        wait_until_writing(process, outdir)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)

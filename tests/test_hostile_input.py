@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import run_cli
+from process_helpers import start_report, wait_until_writing
 from targeting.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
 from targeting.report.csv_text import FORMULA_START
 from targeting.report.outputs import OUTPUT_NAMES
@@ -150,24 +151,13 @@ def test_help_shows_examples_outputs_and_choices():
 
 # -- signals and leftovers -----------------------------------------------------------------------
 
-def _start_report(source: Path, outdir: Path) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "targeting.cli", "report", str(source), *BASE, *FAST,
-                             "-o", str(outdir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
 def test_sigterm_while_writing_leaves_nothing(tmp_path):
     source = tmp_path / "trial.csv"
     bleeding_trial(400, seed=4).to_csv(source, index=False)
     outdir = tmp_path / "out"
-    process = _start_report(source, outdir)
+    process = start_report(source, outdir, *BASE, *FAST, capture=True)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and process.poll() is None:
-            if outdir.exists() and any(p.name.endswith(".part") for p in outdir.iterdir()):
-                break
-            time.sleep(0.005)
-        assert process.poll() is None, "the run ended before writing could be interrupted"
+        wait_until_writing(process, outdir)
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
     finally:

@@ -59,7 +59,7 @@ def explained_share(y: np.ndarray, codes: np.ndarray, numeric: bool) -> float:
     total = float(np.var(y))
     if total == 0:
         return 0.0
-    labels, index = np.unique(groups, return_inverse=True)
+    _, index = np.unique(groups, return_inverse=True)
     means = np.bincount(index, weights=y) / np.bincount(index)
     return 1.0 - float(np.mean((y - means[index]) ** 2)) / total
 
