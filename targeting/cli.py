@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -203,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     # Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
     # matplotlib's warning about it is noise on the terminal.
     warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
-    previous = {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # Signal handlers can only be set from the main thread (main() may be called from another).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = ({signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+                if in_main_thread else {})
     try:
         return handlers[args.command](args)
     except TargetingError as exc:
