@@ -11,4 +11,6 @@ from targeting.sim.simulate import EXAMPLES
 if __name__ == "__main__":
     here = Path(__file__).parent
     for name in EXAMPLES:
-        print(write_example(name, here / f"{name}.xlsx"))
+        target = here / f"{name}.xlsx"
+        target.unlink(missing_ok=True)  # write_example never overwrites a file
+        print(write_example(name, target))

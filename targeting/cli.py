@@ -7,14 +7,35 @@ one (with the traceback under --debug).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from targeting import __version__
 from targeting.config import Config, merge_sources, read_toml
-from targeting.errors import EXIT_OK, EXIT_UNEXPECTED, TargetingError
+from targeting.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, TargetingError,
+                              printable)
+
+EPILOG = """\
+examples:
+  targeting example bleeding_trial -o trial.xlsx      write a bundled example input
+  targeting validate trial.xlsx                       check the data; writes nothing
+  targeting report trial.xlsx -o trial_report         the full analysis
+  targeting report data.csv --outcome y --treatment arm --budget 30% --direction lower-is-better
+
+outputs (report), written together into the -o folder once all are complete:
+  brief.pdf        the brief: recommendation, headline numbers, harm box, the rule as a tree
+  pack.xlsx        the Excel pack: policy, values, budget curve, subgroups, harmed groups, ...
+  report.json      every number, machine-readable (its JSON Schema ships with the package)
+  individuals.csv  one row per person: predicted effect, the rule's decision, leaf
+
+exit codes: 0 success, 1 internal error (a bug), 2 usage, 3 input, 4 settings, 5 estimation,
+6 output, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+"""
 
 FLAG_HELP = {
     "outcome": "outcome column",
@@ -23,7 +44,7 @@ FLAG_HELP = {
     "covariates": "comma-separated covariate columns (default: all other columns)",
     "exclude": "comma-separated columns to leave out",
     "id": "identifier column (copied to individuals.csv)",
-    "direction": "higher-is-better or lower-is-better",
+    "direction": "higher-is-better (default) or lower-is-better",
     "budget": "share (30%% or 0.3) or number of people (250) that may be treated",
     "cost": "per-person cost: a column name or a constant",
     "budget_total": "total money that may be spent (needs --cost)",
@@ -38,6 +59,13 @@ FLAG_HELP = {
     "max_bins": "candidate thresholds per numeric covariate (default 64)",
     "harm_threshold": "size of effect (outcome units) below which a group counts as harmed (default 0)",
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with what it echoes back (a mistyped flag may hold escape codes) made printable."""
+
+    def _print_message(self, message, file=None):
+        super()._print_message(printable(message) if message else message, file)
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -55,17 +83,28 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (flags mirror config keys)."""
-    parser = argparse.ArgumentParser(prog="targeting", description="Who should get a treatment, under a budget.")
+    from targeting.sim.simulate import EXAMPLES
+
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="targeting", description="Who should get a treatment, under a budget.", epilog=EPILOG,
+                     formatter_class=raw)
     parser.add_argument("--version", action="version", version=f"targeting {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    report = sub.add_parser("report", help="estimate, learn the policy, and write the brief and the pack")
+    report = sub.add_parser("report", help="estimate, learn the policy, and write the brief and the pack",
+                            description="Estimate effects, learn the budgeted rule, and write the outputs.",
+                            epilog=EPILOG, formatter_class=raw)
     _add_data_options(report)
-    report.add_argument("-o", "--outdir", help="output folder (default: <input stem>_report beside the input)")
+    report.add_argument("-o", "--outdir", help="output folder (default: <input stem>_report beside the input); "
+                        "earlier outputs in it are replaced together, other files are kept")
     validate = sub.add_parser("validate", help="check and summarise the data; writes nothing")
     _add_data_options(validate)
-    example = sub.add_parser("example", help="write a bundled example input")
-    example.add_argument("name", help="bleeding_trial, financial_literacy or cate_lesson")
-    example.add_argument("-o", "--output", help="file to write (default: NAME.xlsx)")
+    listing = "\n".join(f"  {name:<20}{description}" for name, (_, _, description) in EXAMPLES.items())
+    example = sub.add_parser("example", help="write a bundled example input", formatter_class=raw,
+                             description="Write a bundled example input (a data sheet and a config sheet, so "
+                             "that `targeting report FILE` needs no flags).",
+                             epilog=f"examples:\n{listing}\n\nAn existing file is never overwritten.")
+    example.add_argument("name", help=", ".join(EXAMPLES))
+    example.add_argument("-o", "--output", help="file to write, .xlsx or .csv (default: NAME.xlsx)")
     example.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     example.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -86,8 +125,8 @@ def _progress(quiet: bool):
     if quiet:
         return None
     start = time.perf_counter()
-    return lambda stage, _seconds=None: print(f"[{time.perf_counter() - start:6.1f}s] {stage}", file=sys.stderr,
-                                              flush=True)
+    return lambda stage, _seconds=None: print(printable(f"[{time.perf_counter() - start:6.1f}s] {stage}"),
+                                              file=sys.stderr, flush=True)
 
 
 def _report(args) -> int:
@@ -99,14 +138,14 @@ def _report(args) -> int:
     input_path = Path(args.input)
     raw = read_input(input_path)
     if progress:
-        progress(f"read {raw.name}")
+        progress(printable(f"read {raw.name}"))
     config = effective_config(args, raw.sheet_config)
     outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
     check_outdir(outdir, input_path)
     result = run(raw, config, progress=progress)
     paths = write_outputs(result, outdir, progress=progress)
     for path in paths:
-        print(path)
+        print(printable(str(path)))
     return EXIT_OK
 
 
@@ -117,17 +156,22 @@ def _validate(args) -> int:
     raw = read_input(Path(args.input))
     config = effective_config(args, raw.sheet_config)
     prepared = prepare(raw.frame, config)
-    print(f"{raw.name}: {prepared.n:,} people ({int(prepared.t.sum()):,} treated = '{prepared.treated_label}', "
-          f"{int((1 - prepared.t).sum()):,} untreated = '{prepared.control_label}')")
+    treated, untreated = int(prepared.t.sum()), int((1 - prepared.t).sum())
     kind = "binary (0/1)" if prepared.outcome_binary else "continuous"
-    print(f"outcome: '{prepared.outcome}', {kind}, {config.direction}")
-    print("covariates: " + ", ".join(f"{c.name} ({c.kind}{', ' + str(c.n_missing) + ' missing' if c.n_missing else ''})"
-                                     for c in prepared.covariates))
-    print(f"budget: {prepared.budget.describe()}; propensity: "
-          + ("known" if prepared.propensity is not None else "estimated from the covariates"))
-    for item in prepared.findings:
-        print(f"note: {item.message}")
-    print("OK: the data can be used.")
+    covariates = ", ".join(f"{c.name} ({c.kind}{', ' + str(c.n_missing) + ' missing' if c.n_missing else ''})"
+                           for c in prepared.covariates)
+    propensity = "known" if prepared.propensity is not None else "estimated from the covariates"
+    lines = [  # names and labels come from the data: each line is made printable
+        f"{raw.name}: {prepared.n:,} people ({treated:,} treated = '{prepared.treated_label}', "
+        f"{untreated:,} untreated = '{prepared.control_label}')",
+        f"outcome: '{prepared.outcome}', {kind}, {config.direction}",
+        f"covariates: {covariates}",
+        f"budget: {prepared.budget.describe()}; propensity: {propensity}",
+        *(f"note: {item.message}" for item in prepared.findings),
+        "OK: the data can be used.",
+    ]
+    for line in lines:
+        print(printable(line))
     return EXIT_OK
 
 
@@ -135,8 +179,21 @@ def _example(args) -> int:
     from targeting.sim.examples import write_example
 
     path = write_example(args.name, Path(args.output) if args.output else Path(f"{args.name}.xlsx"))
-    print(path)
+    print(printable(str(path)))
     return EXIT_OK
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that the same clean-up runs as for Ctrl-C."""
+
+
+def _on_signal(signum, _frame):
+    # Once stopping, further signals must not interrupt the clean-up, and generators closed while
+    # the stack unwinds (openpyxl's writers) must not print "Exception ignored" tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.unraisablehook = lambda _unraisable: None
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,14 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"report": _report, "validate": _validate, "example": _example}
+    # Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
+    # matplotlib's warning about it is noise on the terminal.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    # Signal handlers can only be set from the main thread (main() may be called from another).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = ({signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+                if in_main_thread else {})
     try:
         return handlers[args.command](args)
     except TargetingError as exc:
-        print(f"targeting: error: {exc}", file=sys.stderr)
+        print(printable(f"targeting: error: {exc}"), file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("targeting: terminated (SIGTERM); no outputs were written.", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("targeting: interrupted; no outputs were written.", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception:  # a bug: say so plainly, keep the traceback for --debug
         if getattr(args, "debug", False):
             traceback.print_exc()
@@ -159,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             print("targeting: internal error: this is a bug in targeting, not a problem with your data. "
                   "Run again with --debug and report the traceback.", file=sys.stderr)
         return EXIT_UNEXPECTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ class Budget:
             return "no limit (anyone may be treated)" if self.value >= 1 else f"{self.value:.0%} of people"
         if self.kind == "count":
             return f"{int(self.value):,} people"
-        return f"a total spend of {self.value:,.0f}"
+        amount = f"{self.value:,.0f}" if self.value >= 100 or self.value == int(self.value) else f"{self.value:,.4g}"
+        return f"a total spend of {amount}"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if isinstance(value, (list, tuple)):
             items = [str(v).strip() for v in value]
         elif key == "subgroup":
-            items = [s.strip() for s in str(value).split(";")]
+            items = split_outside_quotes(str(value), ";")
         else:
             items = [s.strip() for s in str(value).split(",")]
         return tuple(i for i in items if i)
@@ -165,6 +166,26 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if normalised in options:
             return normalised
     return text
+
+
+def split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is not inside quotes or backticks, items stripped.
+
+    ``grp == 'A;B'; age > 65`` gives two subgroups, not three.
+    """
+    items, current, quote = [], [], None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"`":
+            quote = char
+        elif char == separator:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current).strip())
+    return items
 
 
 def merge_sources(*sources: tuple[str, dict[str, Any]]) -> Config:
@@ -241,6 +262,15 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"Config file '{path.name}' was not found. Check the path given to --config.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config path '{path}' is a folder, not a file. Give the settings file itself, e.g. "
+                          "--config settings.toml.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file '{path.name}' is not UTF-8 text (byte {exc.start + 1} cannot be read). Save "
+                          "it as UTF-8 (every editor offers it under 'Save as' or 'Encoding').") from None
+    except OSError as exc:
+        raise ConfigError(f"Config file '{path.name}' could not be read ({exc.strerror}). Check that it is "
+                          "readable.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file '{path.name}' is not valid TOML: {exc}. Fix the line named.") from None
     if "targeting" in data and isinstance(data["targeting"], dict):

@@ -7,6 +7,7 @@ environment: the CLI prints its message without a traceback. Any other exception
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,8 @@ EXIT_INPUT = 3
 EXIT_CONFIG = 4
 EXIT_ESTIMATION = 5
 EXIT_OUTPUT = 6
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, the shell's convention
+EXIT_TERMINATED = 143   # SIGTERM (timeout, CI, containers): 128 + 15
 
 
 class TargetingError(Exception):
@@ -75,6 +78,12 @@ def format_rows(rows, limit: int = 5) -> str:
     return shown
 
 
+def rows_phrase(rows, limit: int = 5) -> str:
+    """``row 4`` or ``rows 4, 17 and 3 more``: the word agrees with the number of rows."""
+    rows = list(rows)
+    return ("row " if len(rows) == 1 else "rows ") + format_rows(rows, limit)
+
+
 def did_you_mean(value: str, options: Iterable[Any], *, cutoff: float) -> str | None:
     """The option someone most likely meant when they typed ``value``, or None.
 
@@ -97,3 +106,18 @@ def did_you_mean(value: str, options: Iterable[Any], *, cutoff: float) -> str | 
     same_but_case = [option for option in options if option.lower() == value.lower()]
     close = same_but_case[:1] or difflib.get_close_matches(value, options, n=1, cutoff=cutoff)
     return close[0] if close else None
+
+
+# C0 and C1 control characters (ESC starts terminal commands that retitle or clear the screen) and
+# the Unicode bidirectional overrides, which reorder what a terminal shows.
+_UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters shown as escapes (``\\x1b``).
+
+    Line breaks are kept; everything else a terminal would act on instead of showing (escape
+    sequences, bell, carriage return, backspace, bidirectional overrides) is written out as its
+    Python escape, so a hostile column name cannot rewrite the screen.
+    """
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

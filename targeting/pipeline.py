@@ -18,7 +18,7 @@ from targeting.data.prepare import prepare
 from targeting.data.read import RawInput
 from targeting.data.summary import data_summary
 from targeting.estimate.cate import estimate_cate
-from targeting.estimate.nuisance import fit_nuisances, make_folds
+from targeting.estimate.nuisance import fit_nuisances, make_folds, person_order
 from targeting.evaluate.diagnostics import diagnose, risk_fifths, risk_strata
 from targeting.evaluate.families import assess_families, harm_summary, harmed_members, subgroup_families
 from targeting.evaluate.rules import leaf_groups, leaf_rules, policy_summary, safer_rule
@@ -72,7 +72,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
     step("fitted cross-fitted outcome and propensity models")
     # The learning part chooses the CATE model and the rule; the other people judge both.
-    learn = honest_split(prepared.t, seed=config.seed)
+    learn = honest_split(prepared.t, seed=config.seed, order=person_order(prepared))
     cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed, score_on=learn)
     step(f"estimated individual effects ({cate.label})")
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import openpyxl
 import pytest
 
 from cli_helpers import run_cli
+from process_helpers import start_report, wait_until_writing
 from targeting.errors import EXIT_CONFIG, EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_USAGE
 from targeting.report.outputs import OUTPUT_NAMES
 from targeting.sim.simulate import bleeding_trial
@@ -158,12 +158,28 @@ REFUSALS = [
     ("valid_trial.csv", [*BASE, "--subgroup", "age >> 3"], EXIT_CONFIG, ["Subgroup expression is not valid"]),
     ("valid_trial.csv", [*BASE, "--subgroup", "__import__('os').system('x')"], EXIT_CONFIG, ["Subgroup expression"]),
     ("valid_trial.csv", [*BASE, "--config", "{tmp}/missing.toml"], EXIT_CONFIG, ["'missing.toml' was not found"]),
+    ("valid_trial.csv", [*BASE, "--subgroup", "event < 0.5"], EXIT_CONFIG,
+     ["defined by the outcome column 'event'", "measured before treatment"]),
+    ("valid_trial.csv", [*BASE, "--subgroup", "age > 60 and treatment == 'Treatment'"], EXIT_CONFIG,
+     ["defined by the treatment column 'treatment'", "same treatment"]),
+    ("valid_trial.csv", [*BASE, "--config", "{tmp}"], EXIT_CONFIG, ["is a folder, not a file", "--config settings.toml"]),
+    ("valid_trial.csv", [*BASE, "--min-leaf", "150"], EXIT_CONFIG, ["'min_leaf' of 150", "200 people", "at most 100"]),
     ("valid_trial.csv", [*BASE, "--budgte", "30%"], EXIT_USAGE, ["unrecognized arguments: --budgte"]),
     # outputs
     ("valid_trial.csv", [*BASE, "-o", "{input}"], EXIT_OUTPUT, ["output path is the input file itself", "-o"]),
     ("valid_trial.csv", [*BASE, "-o", "{tmp}/a_file.txt/report"], EXIT_OUTPUT, ["is a file", "Choose another folder"]),
     ("valid_trial.csv", [*BASE, "-o", "{tmp}/a_file.txt"], EXIT_OUTPUT, ["is a file, not a folder"]),
     ("individuals.csv", [*BASE, "-o", "{tmp}"], EXIT_OUTPUT, ["'individuals.csv'", "would overwrite the input file"]),
+    # round 2: resource bombs, escapes, formulas in the config sheet, extreme values
+    ("huge_cell.xlsx", BASE, EXIT_INPUT, ["more than 32,767 characters", "Excel's limit", "save the data"]),
+    ("cells_far_apart.xlsx", BASE, EXIT_INPUT, ["as far as row 1,048,576 and column XFD", "Ctrl+End", ".csv"]),
+    ("terminal_escapes_in_column_name.csv", BASE, EXIT_CONFIG, ["Column 'treatment'", "'arm\\x1b]0;pwned\\x07"]),
+    ("config_formula_without_value.xlsx", SHEET, EXIT_INPUT,
+     ["Sheet 'config'", "formulas whose results were never saved", "column 'value'", "B6", "Paste Special"]),
+    ("outcome_extreme_scale.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
+     ["Outcome column 'sbp'", "as large as 1.85e+302", "Rescale the column"]),
+    ("cost_extreme.csv", [*BASE, "--cost", "cost", "--budget-total", "1e307"], EXIT_INPUT,
+     ["Cost column 'cost'", "as large as 1e+308", "thousands or millions"]),
 ]
 
 
@@ -173,7 +189,7 @@ def _ids(cases):
 
 
 def test_the_corpus_is_large_small_and_complete():
-    files = [p for p in FIXTURES.iterdir() if p.is_file() and p.name != "make_fixtures.py" and not p.name.startswith(".")]
+    files = [p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".py" and not p.name.startswith(".")]
     assert len(files) >= 40
     assert sum(p.stat().st_size for p in files) < 2_000_000
     used = {name for name, *_ in REFUSALS} | {name for name, *_ in COPES} | {"cope_unicode_and_long_column_names.xlsx"}
@@ -249,6 +265,13 @@ COPES = [
      ["treated = 'True'", "untreated = 'False'"]),
     ("valid_trial.csv", [*BASE, "--direction", "Lower is better", "--estimator", "Causal-Forest"],
      ["lower-is-better"]),
+    ("cope_hostile_ids_and_labels.csv", [*BASE, "--id", "patient"], ["200 people", "region (categorical)"]),
+    ("cope_covariate_leaks_the_outcome.csv", BASE,
+     ["'bleed_in_notes' (100%)", "explain almost all of the variation in the outcome 'event'", "leakage", "--exclude"]),
+    ("cope_duplicate_ids.csv", [*BASE, "--id", "subject_id"],
+     ["Identifier column 'subject_id' repeats 1 value over 4 rows", "rows 10, 11, 12, 151", "one row per person"]),
+    ("cope_decimal_commas.csv", BASE, ["200 people", "outcome: 'event', binary", "bmi (numeric)", "age (numeric)"]),
+    ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
 ]
 
 
@@ -335,9 +358,7 @@ def large_trial(tmp_path_factory) -> Path:
 
 
 def _start_report(source: Path, outdir: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "targeting.cli", "report", str(source), *BASE, "-o", str(outdir),
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return start_report(source, outdir, *BASE, *extra)
 
 
 def _assert_no_final_outputs(outdir: Path) -> None:
@@ -373,12 +394,7 @@ def test_run_killed_while_writing_leaves_no_outputs(tmp_path):
     outdir = tmp_path / "out"
     process = _start_report(source, outdir, *FAST_REPORT)
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and process.poll() is None:
-            if outdir.exists() and any(p.name.endswith(".part") for p in outdir.iterdir()):
-                break
-            time.sleep(0.005)
-        assert process.poll() is None, "the run ended before writing could be interrupted"
+        wait_until_writing(process, outdir)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)

@@ -37,7 +37,7 @@ def test_numeric_with_one_value_is_not_used(values):
 
 
 def test_numeric_infinite_values_are_refused_with_their_rows():
-    with pytest.raises(InputError, match=r"Covariate 'x' has infinite values in rows 3\b"):
+    with pytest.raises(InputError, match=r"Covariate 'x' has infinite values in row 3\b"):
         encode_numeric("x", np.array([1.0, np.inf, 2.0]), rows(3))
 
 
@@ -77,7 +77,7 @@ def test_too_many_levels_are_refused():
 
 def test_numbers_with_stray_text_name_the_rows():
     values = [str(i % 55) for i in range(110)] + ["n/a"]
-    with pytest.raises(InputError, match=r"holds numbers except for text 'n/a' in rows 112\b"):
+    with pytest.raises(InputError, match=r"holds numbers except for text 'n/a' in row 112\b"):
         encode_categorical("bmi", pd.Series(values, dtype="string"), rows(111))
 
 

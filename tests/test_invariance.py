@@ -62,3 +62,18 @@ def test_reversed_direction_flips_the_orientation_not_the_estimates():
     assert down.diagnostics.ate.estimate == pytest.approx(-up.diagnostics.ate.estimate, rel=1e-6)
     assert down.comparisons["treat_none"].difference == pytest.approx(up.comparisons["treat_none"].difference, rel=1e-6)
     assert [r.rule for r in down.policy.rules] == [r.rule for r in up.policy.rules]
+
+
+def test_folds_follow_the_people_not_the_row_order():
+    from targeting.config import merge_sources
+    from targeting.data.prepare import prepare
+    from targeting.estimate.nuisance import make_folds
+
+    frame = cate_lesson(500, seed=4)
+    config = merge_sources(("test", {"outcome": "y", "treatment": "treated", "exclude": ["true_effect"]}))
+    order = np.random.default_rng(8).permutation(len(frame))
+    shuffled = frame.iloc[order].reset_index(drop=True)
+    folds = make_folds(prepare(frame, config), 5, seed=1)
+    folds_shuffled = make_folds(prepare(shuffled, config), 5, seed=1)
+    assert np.array_equal(folds[order], folds_shuffled)
+    assert np.bincount(folds).min() >= 99  # still a balanced split

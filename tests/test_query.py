@@ -1,11 +1,14 @@
 """The query builder: every rendered query selects, with DataFrame.query, exactly the rows of its mask."""
 
 import ast
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from targeting.cli import main
 from targeting.data import query as q
 
 ODD_NAMES = ["plain", "with space", "back`tick", "it's", 'say "x"', "class", "naïve é", "a\\b", "x-y+z", 2024]
@@ -143,3 +146,52 @@ def test_stripped_text_compares_without_surrounding_spaces():
 ])
 def test_strip_outer_drops_only_a_wrapping_pair(query, expected):
     assert q.strip_outer(query) == expected
+
+
+def test_everyone_selects_every_row_even_beside_a_column_named_index():
+    frame = pd.DataFrame({"index": [1.0, np.nan, 3.0, np.nan], "arm": [0, 1, np.nan, 1]})
+    assert len(frame.query(q.everyone(q.column("arm")))) == 4
+    assert len(frame.query(q.everyone(q.column("index")))) == 4
+
+
+TRICKY = Path(__file__).parent / "fixtures" / "cope_labels_that_trip_queries.xlsx"
+
+
+def _tricky(outdir: Path, *extra: str):
+    code = main(["report", str(TRICKY), "--estimator", "logistic_t", "--folds", "3", "--budget", "40%",
+                 "--subgroup", "sex == 'Female'", "--subgroup", "grp in ['1', 'other']", *extra,
+                 "-o", str(outdir), "--quiet"])
+    assert code == 0
+    report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
+    tables = {"input": pd.read_excel(TRICKY, sheet_name="data", engine="calamine"),
+              "individuals": pd.read_csv(outdir / "individuals.csv")}
+    return report, tables
+
+
+def _wrong_counts(report, tables, families=None):
+    groups = [g for g in report["subgroups"] if families is None or g["family"] in families]
+    rules = [dict(r, query_on="input", name=r["rule"]) for r in report["policy"]["rules"]]
+    return [(g["name"], g["query"], g["n"], len(tables[g["query_on"]].query(g["query"])))
+            for g in groups + rules if len(tables[g["query_on"]].query(g["query"])) != g["n"]]
+
+
+@pytest.fixture(scope="module")
+def tricky_report(tmp_path_factory):
+    """A full report on labels with stray spaces, numbers mixed with text labels, and a covariate
+    named ``index`` with blanks."""
+    return _tricky(tmp_path_factory.mktemp("tricky") / "out")
+
+
+def test_tricky_labels_prespecified_found_and_rule_queries_select_their_n(tricky_report):
+    report, tables = tricky_report
+    families = {"prespecified", "policy_leaf", "baseline_risk", "harm_search"}
+    assert _wrong_counts(report, tables, families) == []
+    female = [g for g in report["subgroups"] if g["family"] == "prespecified" and "Female" in g["name"]][0]
+    assert female["n"] == int((tables["input"]["sex"].str.strip() == "Female").sum())
+
+
+def test_tricky_labels_covariate_groups_and_categorical_rules_select_their_n(tricky_report, tmp_path):
+    report, tables = tricky_report
+    assert _wrong_counts(report, tables, {"covariate"}) == []
+    report, tables = _tricky(tmp_path / "out", "--covariates", "sex,grp,index")
+    assert _wrong_counts(report, tables) == []

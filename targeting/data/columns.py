@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from targeting.errors import ConfigError, did_you_mean, format_rows
+from targeting.errors import ConfigError, did_you_mean, rows_phrase
 
 
 def suggest_column(name: str, columns) -> str:
@@ -48,8 +48,8 @@ def is_numeric_column(series: pd.Series) -> bool:
 
 
 def rows_where(mask: np.ndarray) -> str:
-    """The 1-based row numbers where ``mask`` holds, for messages."""
-    return format_rows(np.nonzero(mask)[0] + 1)
+    """The 1-based rows where ``mask`` holds, for messages: ``row 4`` or ``rows 4, 17``."""
+    return rows_phrase(np.nonzero(mask)[0] + 1)
 
 
 _DATE_PATTERNS = (

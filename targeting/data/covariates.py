@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.columns import as_numbers, is_numeric_column, looks_like_dates, require_column
-from targeting.errors import ConfigError, InputError, format_rows
+from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
 MAX_LEVELS = 50
@@ -89,7 +89,7 @@ def encode_numeric(name: str, values: np.ndarray, rows: np.ndarray) -> EncodedCo
     """
     if np.isinf(values).any():
         raise InputError(
-            f"Covariate '{name}' has infinite values in rows {format_rows(rows[np.isinf(values)])}. "
+            f"Covariate '{name}' has infinite values in {rows_phrase(rows[np.isinf(values)])}. "
             "Replace them with real numbers or leave the cells empty."
         )
     missing = np.isnan(values)
@@ -133,8 +133,8 @@ def encode_categorical(name: str, text: pd.Series, rows: np.ndarray) -> EncodedC
         if parsed.notna().sum() >= 0.8 * (len(text) - n_missing):
             examples = ", ".join(repr(v) for v in pd.unique(text[stray])[:3])
             raise InputError(
-                f"Covariate '{name}' holds numbers except for text {examples} in rows "
-                f"{format_rows(rows[stray])}. Leave those cells empty if the value is unknown (missing "
+                f"Covariate '{name}' holds numbers except for text {examples} in "
+                f"{rows_phrase(rows[stray])}. Leave those cells empty if the value is unknown (missing "
                 f"values are handled), or correct them; or leave the column out with --exclude {name}."
             )
         raise InputError(

@@ -13,11 +13,16 @@ import numpy as np
 import pandas as pd
 
 from targeting.config import Budget, Config
+from targeting.data.checks import duplicate_id_findings, leakage_findings
 from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
-from targeting.errors import ConfigError, InputError, format_rows
+from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
+
+#: Largest size of an outcome or cost: beyond it, sums of squares over many people lose all
+#: precision or overflow (1e300 squared is infinite), and intervals would come out infinite.
+MAX_MAGNITUDE = 1e15
 
 TREATMENT_WORDS = {"treatment", "treated", "treat", "yes", "intervention", "true", "active", "drug"}
 CONTROL_WORDS = {"control", "untreated", "no", "placebo", "false", "comparison", "none"}
@@ -164,23 +169,51 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     names = choose_covariates(data, config.covariates, roles.columns, config.exclude)
     covariates, x_codes, x_dense, dense_names, cov_findings = encode_covariates(data, names, rows)
     findings.extend(cov_findings)
+    findings.extend(leakage_findings(y.astype(float), covariates, x_codes, roles.outcome))
+    ids = data[config.id].astype(str).to_numpy() if config.id is not None else None
+    findings.extend(duplicate_id_findings(ids, config.id, rows))
     cost, cost_source = _cost(data, roles.cost, rows)
     propensity = _propensity(data, roles.propensity, rows)
     true_effect = _true_effect(data, config.true_effect, rows)
     budget = config.parsed_budget()
     _check_budget(budget, cost, len(y))
+    if config.min_leaf > len(y) // 2:
+        raise ConfigError(
+            f"Setting 'min_leaf' of {config.min_leaf:,} is more than half of the {len(y):,} people, so no split "
+            f"is possible and the rule could only treat everyone or no one. Use at most {len(y) // 2:,}, or 0 "
+            "for the automatic size."
+        )
     for text in config.subgroup:
         # Checked here so that `targeting validate` finds a bad subgroup before a long report does.
-        evaluate_subgroup(parse_subgroup(text, list(data.columns)), data)
+        expression = parse_subgroup(text, list(data.columns))
+        _refuse_subgroup_on_result(expression.columns, text, roles)
+        evaluate_subgroup(expression, data)
     return Prepared(
         frame=data, rows=rows, y=y.astype(float), t=t, outcome=roles.outcome, treatment=roles.treatment,
         treated_label=treated_label, control_label=control_label, outcome_binary=outcome_binary,
         covariates=tuple(covariates), x_codes=x_codes, x_dense=x_dense, dense_names=tuple(dense_names),
         cost=cost, cost_source=cost_source, propensity=propensity, true_effect=true_effect,
-        ids=data[config.id].astype(str).to_numpy() if config.id is not None else None,
+        ids=ids,
         budget=budget, sign=1.0 if config.direction == "higher-is-better" else -1.0,
         findings=tuple(findings),
     )
+
+
+_NO_EFFECT_IN = {"outcome": "it selects people by the result the treatment is meant to change",
+                 "treatment": "everyone in it has the same treatment"}
+
+
+def _refuse_subgroup_on_result(columns, text: str, roles: "_Roles") -> None:
+    """Refuse a subgroup defined by the outcome or the treatment: such a group is chosen by what
+    the treatment did (or by who got it), so its 'effect' has no causal meaning."""
+    for role, why in _NO_EFFECT_IN.items():
+        name = getattr(roles, role)
+        if name in columns:
+            raise ConfigError(
+                f"Subgroup '{text}' is defined by the {role} column '{name}'. A group chosen by its {role} has no "
+                f"effect to estimate ({why}). Define subgroups by characteristics measured before treatment, "
+                "e.g. \"age > 65\"."
+            )
 
 
 @dataclass(frozen=True)
@@ -229,17 +262,30 @@ def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
     if bad_text.any():
         examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
         raise InputError(
-            f"Outcome column '{outcome}' must be numeric; found text {examples} in rows {rows_where(bad_text)}. "
+            f"Outcome column '{outcome}' must be numeric; found text {examples} in {rows_where(bad_text)}. "
             "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
         )
     if np.isinf(y_all.to_numpy()).any():
         raise InputError(
-            f"Outcome column '{outcome}' has infinite values in rows {rows_where(np.isinf(y_all.to_numpy()))}. "
+            f"Outcome column '{outcome}' has infinite values in {rows_where(np.isinf(y_all.to_numpy()))}. "
             "Replace them with real numbers or leave them empty."
         )
     if y_all.isna().all():
         raise InputError(f"Outcome column '{outcome}' is empty in every row. Fill in the outcome or choose another column.")
+    _refuse_huge(y_all.to_numpy(), f"Outcome column '{outcome}'")
     return y_all
+
+
+def _refuse_huge(values: np.ndarray, what: str) -> None:
+    """Refuse numbers too large to estimate with (see ``MAX_MAGNITUDE``), naming the rows."""
+    huge = np.abs(np.nan_to_num(values, nan=0.0)) > MAX_MAGNITUDE
+    if huge.any():
+        largest = float(np.nanmax(np.abs(values)))
+        raise InputError(
+            f"{what} has values as large as {largest:.3g} ({rows_where(huge)}); numbers above {MAX_MAGNITUDE:.0e} "
+            "in size are too large to compute with reliably. Rescale the column (e.g. express it in thousands or "
+            "millions) and run again."
+        )
 
 
 def _rows_to_keep(y_all: pd.Series, t_all: np.ndarray) -> tuple[np.ndarray, list[Finding]]:
@@ -251,7 +297,7 @@ def _rows_to_keep(y_all: pd.Series, t_all: np.ndarray) -> tuple[np.ndarray, list
     return keep, [finding(
         Code.DROPPED_ROWS, Severity.WARNING,
         f"{int(dropped.sum())} rows lack the outcome or the treatment and were left out "
-        f"(rows {rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
+        f"({rows_where(dropped)}). Results describe the remaining {int(keep.sum())} people; "
         "if these are drop-outs, effects may be biased.",
         n=int(dropped.sum()),
     )]
@@ -292,8 +338,8 @@ def _true_effect(data: pd.DataFrame, column: str | None, rows: np.ndarray) -> np
     te = as_numbers(data[column]).to_numpy()
     if np.isnan(te).any():
         raise InputError(
-            f"True-effect column '{column}' has missing or non-numeric values in rows "
-            f"{format_rows(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
+            f"True-effect column '{column}' has missing or non-numeric values in "
+            f"{rows_phrase(rows[np.isnan(te)])}. Fill them or drop the 'true_effect' setting."
         )
     return te
 
@@ -321,6 +367,9 @@ def _cost_spec(frame: pd.DataFrame, config: Config):
                               "Give a cost column or a constant cost per person (e.g. --cost 120).")
     if isinstance(value, float) and (not math.isfinite(value) or value <= 0):
         raise ConfigError(f"Cost per person must be a positive number; got '{str(config.cost).strip()}'.")
+    if isinstance(value, float) and value > MAX_MAGNITUDE:
+        raise ConfigError(f"Cost per person {value:.3g} is too large to compute with (above {MAX_MAGNITUDE:.0e}). "
+                          "Express costs in thousands or millions, and the budget total in the same unit.")
     return value
 
 
@@ -332,14 +381,15 @@ def _cost(data: pd.DataFrame, spec, rows: np.ndarray):
     values = as_numbers(data[spec]).to_numpy()
     if np.isnan(values).any():
         raise InputError(
-            f"Cost column '{spec}' is missing or not a number in rows {format_rows(rows[np.isnan(values)])}. "
+            f"Cost column '{spec}' is missing or not a number in {rows_phrase(rows[np.isnan(values)])}. "
             "Every person needs a cost; fill those cells."
         )
     if (values < 0).any() or np.isinf(values).any():
         raise InputError(
-            f"Cost column '{spec}' has negative or infinite values in rows "
-            f"{format_rows(rows[(values < 0) | np.isinf(values)])}. Costs must be zero or more."
+            f"Cost column '{spec}' has negative or infinite values in "
+            f"{rows_phrase(rows[(values < 0) | np.isinf(values)])}. Costs must be zero or more."
         )
+    _refuse_huge(values, f"Cost column '{spec}'")
     return values, f"column '{spec}'"
 
 
@@ -363,8 +413,8 @@ def _propensity(data: pd.DataFrame, spec, rows: np.ndarray):
     bad = np.isnan(values) | (values <= 0) | (values >= 1)
     if bad.any():
         raise InputError(
-            f"Propensity column '{spec}' must hold probabilities strictly between 0 and 1; rows "
-            f"{format_rows(rows[bad])} do not. Fix them, or drop the 'propensity' setting to estimate it."
+            f"Propensity column '{spec}' must hold probabilities strictly between 0 and 1, and does not in "
+            f"{rows_phrase(rows[bad])}. Fix them, or drop the 'propensity' setting to estimate it."
         )
     return values
 

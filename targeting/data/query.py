@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["column", "literal", "compare", "membership", "stripped_text", "is_missing", "is_recorded",
-           "recorded_and", "all_of", "any_of", "strip_outer"]
+           "recorded_and", "everyone", "all_of", "any_of", "strip_outer"]
 
 
 def column(name: Any) -> str:
@@ -109,6 +109,15 @@ def recorded_and(subject: str, condition: str) -> str:
     ``<NA>``; ``.notna()`` is a plain boolean, so the negation of the whole stays exact.
     """
     return f"({subject}.notna() & ({condition}))"
+
+
+def everyone(subject: str) -> str:
+    """True in every row, missing cells included.
+
+    Written on a real column: ``index == index`` would read a column named ``index`` (whose
+    blanks it drops) before the frame's index.
+    """
+    return f"({subject}.isna() | {subject}.notna())"
 
 
 def all_of(conditions: Sequence[str]) -> str:

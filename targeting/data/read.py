@@ -10,18 +10,28 @@ import csv
 import hashlib
 import io
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from targeting.config import config_sheet_to_dict
-from targeting.data.xlsx_parts import cell_ref, column_letter, unsaved_formulas_and_errors
-from targeting.errors import InputError
+from targeting.data.xlsx_parts import cell_ref, column_letter, part_size_facts, unsaved_formulas_and_errors
+from targeting.errors import InputError, rows_phrase
 
 SUPPORTED = (".xlsx", ".csv", ".parquet")
+#: Characters a cell may hold: Excel's own limit. Longer text is not a spreadsheet cell a person
+#: typed, and would make every output that shows it huge.
+MAX_CELL_CHARS = 32_767
+#: Cells a workbook may span (A1 to its farthest cell): about 1 GB once read. Larger data are read
+#: from .csv or .parquet, which hold no empty cells.
+MAX_WORKBOOK_CELLS = 25_000_000
+# A cell's text as stored in the XML: at most 6 bytes per character ("&quot;").
+_MAX_CELL_BYTES = 6 * MAX_CELL_CHARS
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,8 @@ def read_input(path: str | Path) -> RawInput:
         raise InputError(f"Input '{path}' is a folder, not a file. Give the path of a .xlsx, .csv or .parquet file.")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        hint = " (an old Excel format)" if suffix in (".xls", ".xlsb", ".xlsm", ".ods") else ""
+        hint = {".xls": " (the old Excel format)", ".xlsb": " (Excel's binary format)",
+                ".xlsm": " (an Excel workbook with macros)", ".ods": " (a LibreOffice spreadsheet)"}.get(suffix, "")
         raise InputError(
             f"Input '{path.name}' has type '{suffix or 'none'}'{hint}, which is not supported. "
             "Save it as .xlsx, .csv or .parquet."
@@ -89,6 +100,7 @@ def read_input(path: str | Path) -> RawInput:
             frame = _read_csv(path)
         else:
             frame = _check_header(_read_parquet(path), f"'{path.name}'")
+        _refuse_long_cells(frame, f"'{path.name}'")
         return RawInput(frame, sheet_config, path.name, file_sha256(path), data_sheet)
     except OSError as exc:
         raise InputError(
@@ -141,6 +153,7 @@ def _read_workbook(path: Path):
         raise InputError(
             f"'{path.name}' is a zip archive but not an Excel workbook. Save the data from Excel as .xlsx."
         )
+    _refuse_oversized_parts(path, names)
     try:
         book = pd.ExcelFile(path, engine="calamine")
         sheets = book.sheet_names
@@ -175,6 +188,8 @@ def _read_workbook(path: Path):
         frame = pd.read_excel(book, sheet_name=data_sheet, header=header_row)
         config_rows: list = []
         if config_name is not None and config_name != data_sheet:
+            _refuse_unsaved_formulas_and_errors(path, config_name, 0, ["key", "value"],
+                                                f"Sheet '{config_name}' of '{path.name}'")
             cfg = pd.read_excel(book, sheet_name=config_name, header=None)
             if cfg.shape[1] >= 2:
                 config_rows = list(cfg.iloc[:, :2].itertuples(index=False, name=None))
@@ -194,10 +209,57 @@ def _read_workbook(path: Path):
     frame = _fill_merged(frame, merged, header_row)
     header_merges = [r for r in merged if r[0][0] <= header_row <= r[1][0] and r[0][1] != r[1][1]]
     frame = _check_header(frame, where, raw_header=raw_header, header_row=header_row, header_merges=header_merges)
+    _refuse_long_cells(frame, where)
     return frame, config_sheet_to_dict(config_rows), data_sheet
 
 
 LEADING_ROWS = 100
+
+
+def _refuse_oversized_parts(path: Path, names: set[str]) -> None:
+    """Refuse, before reading, a workbook whose sheets hold over-long text or span too many cells."""
+    parts = sorted(n for n in names if n.startswith("xl/worksheets/") and n.endswith(".xml"))
+    parts += [n for n in names if n == "xl/sharedStrings.xml"]
+    with zipfile.ZipFile(path) as archive:
+        for part in parts:
+            cells, long_text, (rows, columns) = part_size_facts(archive, part, text_limit=_MAX_CELL_BYTES)
+            if long_text:
+                raise InputError(
+                    f"Workbook '{path.name}' has a cell holding more than {MAX_CELL_CHARS:,} characters (Excel's limit "
+                    f"for a cell), in its part '{part}'. Such a cell is not data a spreadsheet can show; remove it, "
+                    "or save the data from Excel as .csv."
+                )
+            if rows * columns > MAX_WORKBOOK_CELLS:
+                raise InputError(
+                    f"Workbook '{path.name}' has cells as far as row {rows:,} and column {column_letter(columns - 1)} "
+                    f"({rows * columns:,} cells to read, more than the {MAX_WORKBOOK_CELLS:,} this tool reads from a "
+                    "workbook). Delete stray cells far from the data (Ctrl+End shows the last one), or save the data "
+                    "as .csv or .parquet."
+                )
+
+
+def _holds_text(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values)
+
+
+def _refuse_long_cells(frame: pd.DataFrame, where: str) -> None:
+    """Refuse text cells (or column names) longer than a spreadsheet cell can hold."""
+    long_names = [c for c in frame.columns if len(str(c)) > MAX_CELL_CHARS]
+    if long_names:
+        raise InputError(f"{where} has a column name of {len(str(long_names[0])):,} characters, more than the "
+                         f"{MAX_CELL_CHARS:,} a spreadsheet cell holds. Give the column a short name.")
+    for column in frame.columns:
+        values = frame[column]
+        if not _holds_text(values):
+            continue
+        lengths = values.map(lambda v: len(v) if isinstance(v, (str, bytes)) else 0).to_numpy()
+        if lengths.max(initial=0) > MAX_CELL_CHARS:
+            rows = (lengths > MAX_CELL_CHARS).nonzero()[0] + 1
+            raise InputError(
+                f"{where}: column '{str(column)[:80]}' has text longer than {MAX_CELL_CHARS:,} characters (a "
+                f"spreadsheet cell's limit) in {rows_phrase(rows)}. Such text is not a value to analyse; "
+                "shorten or remove it, or leave the column out with --exclude."
+            )
 
 
 def _filled(value) -> bool:
@@ -292,10 +354,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("latin-1")  # every byte decodes; accented names from older exports survive
+    declared = re.match(r"sep=(.)\r?\n", text)  # Excel's hint line naming the separator
+    if declared:
+        text = text[declared.end():]
     try:
         # Sniff the separator from the header line (what pandas' python engine does with sep=None),
         # then parse with the C engine: about ten times faster on large files.
-        sep = csv.Sniffer().sniff(text[:text.find("\n")] if "\n" in text else text).delimiter
+        sep = declared.group(1) if declared else csv.Sniffer().sniff(text[:text.find("\n")] if "\n" in text else text).delimiter
         frame = pd.read_csv(io.StringIO(text), sep=sep)
         header = pd.read_csv(io.StringIO(text), sep=sep, header=None, nrows=1, dtype=str,
                              keep_default_na=False, index_col=False)
@@ -313,16 +378,59 @@ def _read_csv(path: Path) -> pd.DataFrame:
             "header line, or remove the extra separators at the ends of the rows."
         )
     raw_header = [_header_text(v) for v in header.iloc[0].tolist()] if len(header) else None
-    return _check_header(frame, where, raw_header=raw_header)
+    frame = _check_header(frame, where, raw_header=raw_header)
+    _refuse_long_cells(frame, where)
+    return _read_decimal_commas(frame)
+
+
+# A number written with a decimal comma, as European spreadsheets export it: "1,5", "-0,25", "12".
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
+
+
+def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose every value is a number with a decimal comma ("1,5") read as numbers.
+
+    Such a column would otherwise be text: a covariate of categories, or an outcome refused as
+    not numeric. A column mixing "1,5" and "1.5", or holding other text, is left as it is.
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if not _holds_text(values):
+            continue
+        present = pd.unique(values.dropna().astype(str).str.strip())
+        if (len(present) and any("," in v for v in present[:1000])
+                and all(_DECIMAL_COMMA.fullmatch(v) for v in present)):
+            frame[column] = pd.to_numeric(values.astype(str).str.strip().str.replace(",", ".", regex=False)
+                                          .where(values.notna()), errors="coerce")
+    return frame
+
+
+# Values Parquet can hold that are not one number or text per cell (list, struct and binary columns).
+_NESTED = (list, tuple, dict, np.ndarray, bytes, bytearray)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:
         raise InputError(
             f"Parquet file '{path.name}' could not be read ({type(exc).__name__}). Write it again, or save as .csv."
         ) from None
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        nested = [i for i, v in enumerate(values) if isinstance(v, _NESTED)]
+        if nested:
+            kinds = {type(values.iloc[i]).__name__ for i in nested}
+            rows = [i + 1 for i in nested]
+            what = "raw bytes" if kinds <= {"bytes", "bytearray"} else "lists or records"
+            raise InputError(
+                f"Parquet file '{path.name}': column '{column}' holds {what} ({', '.join(sorted(kinds))}), not one "
+                f"number or text per person ({rows_phrase(rows)}). Flatten it into plain columns (or decode the "
+                f"bytes as text), or drop it, and write the file again."
+            )
+    return frame
 
 
 def _check_header(frame: pd.DataFrame, where: str, *, raw_header: list[str] | None = None,

@@ -102,3 +102,33 @@ def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, 
     except Exception:
         return []
     return found
+
+
+def part_size_facts(archive: zipfile.ZipFile, part: str, *, text_limit: int,
+                    chunk: int = 1 << 22) -> tuple[int, bool, tuple[int, int]]:
+    """What a worksheet (or shared-strings) part holds, read in chunks without building it.
+
+    Returns ``(cells, long_text, extent)``: about how many cells (``<c>`` elements) or strings
+    (``<si>``) it holds, whether some text between two tags is longer than ``text_limit`` bytes
+    (reading stops there), and the (rows, columns) of the range from A1 to the farthest cell,
+    which a reader fills in full. Memory stays at a few chunks whatever the part's size, so a
+    small file that unpacks to gigabytes is refused before any reader builds it.
+    """
+    cells = max_row = max_col = 0
+    long_run = re.compile(rb"[^<]{%d}" % (text_limit + 1))
+    tail = b""
+    with archive.open(part) as handle:
+        while block := handle.read(chunk):
+            window = tail + block
+            if long_run.search(window):
+                return cells, True, (max_row, max_col)
+            # Tags split between chunks are missed: a count within a few of the truth is enough.
+            cells += block.count(b"<c ") + block.count(b"<c>") + block.count(b"<si>")
+            letters = set(re.findall(rb'<c r="([A-Z]{1,3})\d', window))
+            if letters:
+                max_col = max(max_col, max(ref_to_index(f"{c.decode()}1")[1] + 1 for c in letters))
+            rows = re.findall(rb'<row r="(\d+)"', window)
+            if rows:
+                max_row = max(max_row, max(map(int, rows)))
+            tail = window[-(text_limit + 1):]
+    return cells, False, (max_row, max_col)

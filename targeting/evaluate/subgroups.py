@@ -43,7 +43,7 @@ def covariate_groups(prepared: Prepared) -> list[tuple[str, str, np.ndarray]]:
         col = q.column(cov.name)
         if cov.kind == "categorical":
             for k, level in enumerate(cov.levels):
-                groups.append((f"{cov.name} is {level}", q.compare(col, "==", level), x == k))
+                groups.append((f"{cov.name} is {level}", q.compare(q.stripped_text(col), "==", level), x == k))
             continue
         present = x[~np.isnan(x)]
         cuts = np.unique(np.quantile(present, [1 / 3, 2 / 3], method="lower"))

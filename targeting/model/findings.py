@@ -33,6 +33,8 @@ class Code(str, Enum):
     RULE_TREATS_HARMED = "rule_treats_harmed"
     CONSTANT_OUTCOME_IN_ARM = "constant_outcome_in_arm"
     UNDERDETERMINED_DR = "underdetermined_dr_learner"
+    DUPLICATE_IDS = "duplicate_ids"
+    OUTCOME_LEAKAGE = "outcome_leakage"
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ class Constraint:
             chosen = [l for l in self.spec.covariate.levels if l in self.levels]
             with_missing = MISSING in self.levels and column_has_missing
             words = " or ".join(chosen + (["missing"] if with_missing else []))
-            query = q.membership(col, "in", chosen) if chosen else ""
+            query = q.membership(q.stripped_text(col), "in", chosen) if chosen else ""
             if with_missing:
                 query = q.any_of([query, q.is_missing(col)]) if query else q.is_missing(col)
             return f"{name} is {words}", query

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from targeting.policy.binning import Constraint, FeatureBins, make_bins
+from targeting.data import query
 from targeting.policy.search import (MAX_SEARCH_FEATURES, Leaf, Split, assign, budget_slack, search_depth3,
                                      search_trees, simplify, to_node)
 from targeting.data.prepare import Prepared
@@ -139,6 +140,7 @@ def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any
     rule names each covariate once, in the order the tree first splits on it.
     """
     has_missing = {c.name: c.n_missing > 0 for c in prepared.covariates}
+    everyone = query.everyone(query.column(prepared.treatment))
     leaves: list[dict[str, Any]] = []
 
     def walk(node, path, constraints: dict[int, Constraint]):
@@ -147,7 +149,7 @@ def describe_leaves(tree: LearnedTree, prepared: Prepared) -> list[dict[str, Any
             leaves.append({
                 "path": path, "treat": bool(node.treat),
                 "rule": " and ".join(text for text, _ in parts) or "everyone",
-                "query": " and ".join(q for _, q in parts if q) or "index == index",
+                "query": " and ".join(q for _, q in parts if q) or everyone,
                 "conditions": [text for text, _ in parts],
             })
             return

@@ -142,7 +142,7 @@ EXAMPLES = {
     "bleeding_trial": (
         lambda: bleeding_trial(2000, seed=123),
         {"outcome": "event", "treatment": "treatment", "treated_value": "Treatment", "id": "subject_id",
-         "direction": "lower-is-better", "propensity": 0.5, "true_effect": "true_effect", "budget": "100%",
+         "direction": "lower-is-better", "propensity": 0.5, "true_effect": "true_effect", "budget": "30%",
          "subgroup": ["age > 65", "anticoagulant == 'Yes'"]},
         "Randomised trial of an anticoagulant, 2,000 patients; outcome: a major bleeding event (bad).",
     ),

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from targeting.report.excel import xml_rows
@@ -106,7 +105,7 @@ def number(v: Any) -> float | int | None:
 
 def clean_text(s: str) -> str:
     """``s`` without the characters XML cannot hold, cut to the length a cell holds."""
-    s = ILLEGAL_CHARACTERS_RE.sub("", s)
+    s = xml_rows.ILLEGAL_XML_CHARACTERS.sub("", s)
     return s[:xml_rows.MAX_CELL_TEXT]
 
 

@@ -12,6 +12,7 @@ workbook's styles, e.g. through openpyxl's ``cell.style_id``.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from targeting.data.xlsx_parts import sheet_part
 
-__all__ = ["MAX_CELL_TEXT", "float_text", "int_text", "number_cells", "text_cells", "rows_xml", "insert_rows"]
+__all__ = ["ILLEGAL_XML_CHARACTERS", "MAX_CELL_TEXT", "float_text", "int_text", "number_cells", "text_cells", "rows_xml", "insert_rows"]
 
 #: Characters an Excel cell holds at most.
 MAX_CELL_TEXT = 32_767
@@ -33,6 +34,8 @@ _STR = pa.large_string()
 # Characters XML 1.0 cannot hold: openpyxl's ILLEGAL_CHARACTERS_RE (C0 controls other than tab,
 # LF and CR) plus the non-characters U+FFFE and U+FFFF, which would make the part unreadable.
 _ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
+#: The same characters (and lone surrogates, which no UTF-8 part can hold) for Python strings.
+ILLEGAL_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 # Leading or trailing XML whitespace, which a reader may drop unless xml:space="preserve".
 _EDGE_SPACE = r"^[ \t\n\r]|[ \t\n\r]$"
 # CR is written as a reference: a literal one would be read back as LF.

@@ -1,0 +1,234 @@
+"""Hostile input, second round: CSV injection, XML-forbidden characters, resource bombs, terminal
+escapes, signals and leftovers, and what the outputs look like on disk (modes, replacement).
+
+The refusals themselves are rows of the tables in ``test_bad_input.py``; this module checks the
+facts those tables cannot: what is inside the files written, memory, signals.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from cli_helpers import run_cli
+from process_helpers import start_report, wait_until_writing
+from targeting.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
+from targeting.report.csv_text import FORMULA_START
+from targeting.report.outputs import OUTPUT_NAMES
+from targeting.sim.simulate import bleeding_trial
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BASE = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--exclude", "true_effect"]
+FAST = ["--estimator", "logistic_t", "--folds", "3", "--quiet"]
+
+
+def dangerous_cells(path: Path) -> list[str]:
+    """Cells of a CSV file a spreadsheet would evaluate: starting with =, +, -, @, tab or CR
+    (a leading - or + is fine when the cell is a number)."""
+    found = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for r, row in enumerate(csv.reader(handle)):
+            for value in row:
+                if value.startswith(FORMULA_START):
+                    try:
+                        float(value)
+                    except ValueError:
+                        found.append(f"row {r}: {value!r}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("hostile") / "out"
+    code, out, err = run_cli(["report", str(FIXTURES / "cope_hostile_ids_and_labels.csv"), *BASE, "--id", "patient",
+                              *FAST, "-o", str(outdir)], threads=1)
+    assert code == EXIT_OK, err
+    return outdir
+
+
+def test_individuals_csv_holds_no_formula_and_one_row_per_person(hostile_report):
+    path = hostile_report / "individuals.csv"
+    assert dangerous_cells(path) == []
+    source = pd.read_csv(FIXTURES / "cope_hostile_ids_and_labels.csv")
+    back = pd.read_csv(path)
+    assert len(back) == len(source) == 200, "a CR inside an id must not split a row"
+    # The ids are the input's, with the quote that keeps a formula-like one as text.
+    expected = [("'" + i) if i.startswith(FORMULA_START) and i != "-5" else i for i in source["patient"].astype(str)]
+    assert back["id"].astype(str).tolist() == expected
+
+
+def test_pack_from_hostile_labels_loads(hostile_report):
+    book = openpyxl.load_workbook(hostile_report / "pack.xlsx")
+    texts = {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    assert any("North" in t for t in texts)
+    assert not any("\ufffe" in t or "\x01" in t for t in texts)
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office:
+        result = subprocess.run([office, "--headless", "--convert-to", "csv", "--outdir", str(hostile_report / "lo"),
+                                 str(hostile_report / "pack.xlsx")], capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0 and list((hostile_report / "lo").glob("*.csv")), result.stderr
+
+
+def test_outputs_are_readable_as_the_umask_allows(hostile_report):
+    for name in OUTPUT_NAMES:  # the module's run had the test process's umask, 022 in CI
+        mask = os.umask(0)
+        os.umask(mask)
+        assert (hostile_report / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_outputs_are_0644_under_umask_022(tmp_path):
+    source = tmp_path / "trial.csv"
+    shutil.copy(FIXTURES / "valid_trial.csv", source)
+    previous = os.umask(0o022)
+    try:
+        code, _, err = run_cli(["report", str(source), *BASE, *FAST, "-o", str(tmp_path / "out")], threads=1)
+    finally:
+        os.umask(previous)
+    assert code == EXIT_OK, err
+    assert {oct((tmp_path / "out" / n).stat().st_mode & 0o777) for n in OUTPUT_NAMES} == {"0o644"}
+
+
+def test_example_csv_holds_no_formula_and_existing_files_are_kept(tmp_path):
+    target = tmp_path / "bleeding.csv"
+    assert run_cli(["example", "bleeding_trial", "-o", str(target)])[0] == EXIT_OK
+    assert dangerous_cells(target) == []
+    before = target.read_bytes()
+    code, out, err = run_cli(["example", "bleeding_trial", "-o", str(target)])
+    assert code == EXIT_OUTPUT and "already exists" in err and "Traceback" not in err
+    assert target.read_bytes() == before
+    code, _, err = run_cli(["example", "bleeding_trial", "-o", str(tmp_path)])
+    assert code == EXIT_OUTPUT and "is a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bleeding.csv"], "no temporary file left"
+
+
+def test_terminal_escapes_are_never_printed():
+    name = "terminal_escapes_in_column_name.csv"
+    code, out, err = run_cli(["validate", str(FIXTURES / name), *BASE])
+    assert code != EXIT_OK
+    assert "\x1b" not in err and "\x07" not in err
+    assert "\\x1b]0;pwned\\x07" in err
+    # ... and argparse's own messages are made printable too
+    code, out, err = run_cli(["validate", str(FIXTURES / name), "--bad\x1b[2Kflag"])
+    assert "\x1b" not in err and "\\x1b[2K" in err
+
+
+def test_huge_cell_is_refused_early_with_little_memory(tmp_path):
+    """A 100 KB workbook holding 100 MB in one cell: refused before it is read, well under 1 GB."""
+    source = FIXTURES / "huge_cell.xlsx"
+    assert source.stat().st_size < 200_000
+    script = ("import resource, sys; from targeting.cli import main; code = main(sys.argv[1:]); "
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script, "report", str(source), "-o", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_INPUT, result.stderr
+    assert "more than 32,767 characters" in result.stderr
+    peak_mb = int(result.stdout.split()[-1]) / 1024  # ru_maxrss is in KB on Linux
+    assert peak_mb < 1024, f"peak memory {peak_mb:.0f} MB"
+    assert time.perf_counter() - started < 60
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_shows_examples_outputs_and_choices():
+    code, out, _ = run_cli(["report", "--help"])
+    assert code == 0
+    for fragment in ("examples:", "targeting report", "brief.pdf", "pack.xlsx", "report.json", "individuals.csv",
+                     "lower-is-better", "143"):
+        assert fragment in out, fragment
+    code, out, _ = run_cli(["example", "--help"])
+    assert "bleeding_trial" in out and "Randomised trial" in out and "never overwritten" in out
+
+
+# -- signals and leftovers -----------------------------------------------------------------------
+
+def test_sigterm_while_writing_leaves_nothing(tmp_path):
+    source = tmp_path / "trial.csv"
+    bleeding_trial(400, seed=4).to_csv(source, index=False)
+    outdir = tmp_path / "out"
+    process = start_report(source, outdir, *BASE, *FAST, capture=True)
+    try:
+        wait_until_writing(process, outdir)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == EXIT_TERMINATED, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert "terminated" in err
+    assert not outdir.exists() or list(outdir.iterdir()) == [], "no .part file and no output left"
+
+
+def test_stale_parts_of_killed_runs_are_removed(tmp_path):
+    source = tmp_path / "trial.csv"
+    shutil.copy(FIXTURES / "valid_trial.csv", source)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    dead = outdir / ".brief.pdf.999999999.x1y2.part"          # a process id that cannot be running
+    older = outdir / ".pack.xlsx.abc123.part"                 # an earlier version's name, no process id
+    live = outdir / f".report.json.{os.getppid()}.zz.part"    # a run still writing (a live process)
+    keep = outdir / "notes.txt"                                 # the user's own file
+    for path in (dead, older, live, keep):
+        path.write_text("x")
+    code, _, err = run_cli(["report", str(source), *BASE, *FAST[:-1], "-o", str(outdir)], threads=1)
+    assert code == EXIT_OK, err
+    assert not dead.exists() and not older.exists()
+    assert live.exists() and keep.exists()
+    assert "removed 2 unfinished files" in err
+    code, _, err = run_cli(["report", str(source), *BASE, *FAST[:-1], "-o", str(outdir)], threads=1)
+    assert "replaced the earlier outputs" in err and keep.exists()
+
+
+def test_dangling_output_link_is_refused_before_the_analysis(tmp_path):
+    source = tmp_path / "trial.csv"
+    shutil.copy(FIXTURES / "valid_trial.csv", source)
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "nowhere")
+    started = time.perf_counter()
+    code, out, err = run_cli(["report", str(source), *BASE, "-o", str(link), "--quiet"])
+    assert code == EXIT_OUTPUT and "does not exist" in err and "Remove the link" in err
+    assert time.perf_counter() - started < 10
+
+
+
+# -- settings files ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, fragments", [
+    ("budget = '30%'\n# caf\xe9\n".encode("latin-1"), ["not UTF-8 text", "byte 21", "Save it as UTF-8"]),
+    ("subgroup = \"gender == 'A;B'\"\n".encode(), ["'A;B' is not a value of column 'gender'"]),
+], ids=["latin-1", "semicolon inside quotes"])
+def test_settings_file_problems_are_user_errors(tmp_path, content, fragments):
+    settings = tmp_path / "settings.toml"
+    settings.write_bytes(content)
+    code, out, err = run_cli(["validate", str(FIXTURES / "valid_trial.csv"), *BASE, "--config", str(settings)])
+    assert code == 4 and "Traceback" not in err and "internal error" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_long_text_in_a_csv_is_refused_with_its_rows(tmp_path):
+    frame = pd.read_csv(FIXTURES / "valid_trial.csv")
+    frame["note"] = "short"
+    frame.loc[3, "note"] = "x" * 40_000
+    source = tmp_path / "long.csv"
+    frame.to_csv(source, index=False)
+    code, out, err = run_cli(["validate", str(source), *BASE])
+    assert code == EXIT_INPUT and "column 'note'" in err and "in row 4." in err, err
+
+
+def test_row_numbers_agree_with_their_word():
+    from targeting.errors import rows_phrase
+
+    assert rows_phrase([4]) == "row 4"
+    assert rows_phrase([4, 17]) == "rows 4, 17"
+    assert rows_phrase(range(1, 9)) == "rows 1, 2, 3, 4, 5 and 3 more"
