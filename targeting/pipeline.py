@@ -71,13 +71,13 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     step(f"validated {prepared.n:,} rows x {len(prepared.covariates)} covariates")
     nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
     step("fitted cross-fitted outcome and propensity models")
-    # The learning part chooses the CATE model and the rule; the other people judge both.
-    learn = honest_split(prepared.t, seed=config.seed, order=person_order(prepared))
-    cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed, score_on=learn)
+    cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed)
     step(f"estimated individual effects ({cate.label})")
 
     benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate
     settings = policy_settings(config, prepared)
+    # The learning part chooses the rule; the other people judge it.
+    learn = honest_split(prepared.t, seed=config.seed, order=person_order(prepared))
     fit = learn_policy(prepared, benefit, nuis.folds, settings, learn=learn)
     step(f"learned the budgeted policy tree ({fit.method}) on {fit.learn.mean():.0%} of the people")
 
@@ -98,7 +98,7 @@ def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
     step(f"assessed {len(subgroups)} subgroups for harm")
 
     diagnostics = diagnose(prepared, nuis, cate, harm_threshold=config.harm_threshold, seed=config.seed,
-                           judged_on=fit.estimate)
+                           judged_on=cate.honest_rows)
     policy = policy_summary(fit, prepared, rules, harmed=harmed, safer=safer)
     unlimited = prepared.budget.kind == "share" and prepared.budget.value >= 1
     supported = targeting_supported(diagnostics.calibration, comparisons, unlimited=unlimited)

@@ -95,7 +95,8 @@ def close(a, b) -> bool:
 def test_sheet_names_in_order(book):
     assert book.sheetnames == list(SHEET_NAMES)
     assert book.sheetnames == ["Summary", "Policy", "Values", "Budget curve", "Subgroups", "Harmed", "Risk strata",
-                               "Balance", "Diagnostics", "Individuals", "Settings & provenance", "Notes"]
+                               "Balance", "Diagnostics", "Effect drivers", "Individuals", "Settings & provenance",
+                               "Notes"]
 
 
 def test_policy_values_and_comparisons_equal_the_model(book, report):
@@ -384,6 +385,16 @@ def test_missing_numbers_are_empty_cells(report, individuals, tmp_path):
     assert close(row["ci_high"].value, rep["policy"]["rules"][0]["ci_high"])
     labels = [c.value for c in book["Diagnostics"]["A"]]
     assert not any(isinstance(v, str) and v.startswith("Accuracy against") for v in labels)
+
+
+def test_effect_drivers_list_every_projection_term_and_bin(book, report):
+    ws = book["Effect drivers"]
+    terms = table_rows(ws)
+    assert [r["Term"].value for r in terms] == [t["term"] for t in report["diagnostics"]["projection"]]
+    assert close(terms[0]["Coefficient"].value, report["diagnostics"]["projection"][0]["coefficient"])
+    bins = table_rows(ws, find_row(ws, glossary.header("label")))
+    expected = [b for c in report["diagnostics"]["effect_by_covariate"] for b in c["bins"]]
+    assert [r["label"].value for r in bins] == [b["label"] for b in expected]
 
 
 def test_diagnostics_and_settings_content(book, report):

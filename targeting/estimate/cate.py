@@ -59,7 +59,8 @@ class CateResult:
 
     ``findings`` are the caveats of the fit that was used (e.g. an underdetermined linear model),
     for the report. ``within_noise`` is True when the lowest held-out loss was not clearly below
-    the runner-up's.
+    the runner-up's. ``honest_rows`` marks the people whose CATE was chosen without their own
+    scores: the tests of heterogeneity may use exactly them.
     """
 
     estimator: str
@@ -70,6 +71,7 @@ class CateResult:
     scores: tuple[EstimatorScore, ...]
     findings: tuple[Finding, ...]
     within_noise: bool
+    honest_rows: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -290,13 +292,47 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     table = tuple(_score_row(score, chosen, predicted[score.name], weights, truth) for score in scores)
     table += (EstimatorScore("constant", ESTIMATOR_LABELS["constant"], float(((g - basis[scored, -1]) ** 2).mean()),
                              0.0, 0.0, None, False, int(scored.sum()), None, None, weights.get("constant")),)
+    if len(names) > 1 and everyone and scored.all():
+        return _chosen_per_fold(fits, names, basis, stage.gamma, folds, losses, table, within_noise, stage)
+    honest = np.ones(prepared.n, dtype=bool)
+    if len(names) > 1:
+        honest[fit_rows[scored]] = False
     if chosen == "stack":
         cate = _stacked_on_everyone(stage, folds, fits, names, weights, everyone, basis, scored, sub_folds, g,
                                     fit_rows)
-        return CateResult("stack", _stack_label(weights), cate, None, None, table, (), within_noise)
+        return CateResult("stack", _stack_label(weights), cate, None, None, table, (), within_noise, honest)
     final = fits[chosen] if everyone else _fit_out_of_fold(chosen, stage, folds)
     return CateResult(chosen, ESTIMATOR_LABELS[chosen], final.cate, final.low, final.high, table,
-                      _fit_findings(chosen, final, stage, folds), within_noise)
+                      _fit_findings(chosen, final, stage, folds), within_noise, honest)
+
+
+def _chosen_per_fold(fits, names, basis, gamma, folds, losses, table, within_noise, stage) -> CateResult:
+    """Cross-fitted selection: each fold's CATE comes from the candidate (or stack weights) that the
+    *other* folds' scores choose, so no one's own score picks their prediction and the tests of
+    heterogeneity can use everyone. (The stack's per-person losses carry weights fitted on other
+    folds, which include this one: a second-order leak, left for its cost.)"""
+    cate = np.empty(len(gamma))
+    picks = []
+    for fold in np.unique(folds):
+        inside, outside = folds == fold, folds != fold
+        pick = min(losses, key=lambda name: losses[name][outside].mean())
+        picks.append(pick)
+        if pick == "stack":
+            cate[inside] = basis[inside] @ stack_weights(basis[outside], gamma[outside])
+        else:
+            cate[inside] = fits[pick].cate[inside]
+    everyone = np.ones(len(gamma), dtype=bool)
+    if len(set(picks)) == 1 and picks[0] != "stack":
+        fit = fits[picks[0]]
+        return CateResult(picks[0], ESTIMATOR_LABELS[picks[0]], cate, fit.low, fit.high, table,
+                          _fit_findings(picks[0], fit, stage, folds), within_noise, everyone)
+    counts = {name: picks.count(name) for name in dict.fromkeys(picks)}
+    label = ("Chosen fold by fold on the other folds' scores: "
+             + ", ".join(f"{name} in {k} of {len(picks)} folds" for name, k in counts.items()))
+    if set(picks) == {"stack"}:
+        label = _stack_label(dict(zip([*names, "constant"], stack_weights(basis, gamma))))
+    return CateResult(picks[0] if len(counts) == 1 else "auto", label, cate, None, None, table, (), within_noise,
+                      everyone)
 
 
 def _score_row(score: Score, chosen: str, predicted: np.ndarray, weights: dict[str, float],

@@ -20,7 +20,7 @@ __all__ = ["SHEET_NAMES", "INDIVIDUALS", "report_sheets", "notes_sheet"]
 #: Sheet names, in workbook order.
 SHEET_NAMES = (
     "Summary", "Policy", "Values", "Budget curve", "Subgroups", "Harmed", "Risk strata", "Balance",
-    "Diagnostics", "Individuals", "Settings & provenance", "Notes",
+    "Diagnostics", "Effect drivers", "Individuals", "Settings & provenance", "Notes",
 )
 #: The sheet of one row per person, written in bulk (see ``individuals``).
 INDIVIDUALS = "Individuals"
@@ -54,7 +54,7 @@ def report_sheets(report: dict, cap_note: str | None) -> dict[str, SheetSpec]:
     family = Col("family", definition=glossary.family_definition(report["harm_summary"]["family_labels"]))
     specs = [_summary_sheet(report, cap_note), _policy_sheet(report), _values_sheet(report), _curve_sheet(report),
              _subgroups_sheet(report, family), _harmed_sheet(report, family), _risk_sheet(report),
-             _balance_sheet(report), _diagnostics_sheet(report), _settings_sheet(report)]
+             _balance_sheet(report), _diagnostics_sheet(report), _drivers_sheet(report), _settings_sheet(report)]
     return {s.name: s for s in specs}
 
 
@@ -281,14 +281,44 @@ def _percentile(q: float) -> str:
     return fmt_value(q * 100) + "th"
 
 
+def _drivers_sheet(report: dict) -> SheetSpec:
+    d = report["diagnostics"]
+    s = SheetSpec("Effect drivers")
+    s.blocks.append(TableBlock("Best linear projection of the effect", [
+        Col("term", definition="Covariate (or covariate=level for a category, against its first level)."),
+        Col("per", "general", definition="The change the coefficient is for: one standard deviation of a numeric "
+                                         "covariate, 1 for a category level."),
+        Col("coefficient", "effect", definition="Change in the average effect (outcome scale) per 'per', the other "
+                                                "covariates held fixed (doubly robust scores regressed on the "
+                                                "covariates)."),
+        Col("ci_low", "effect"), Col("ci_high", "effect"),
+        Col("p_value", "p", definition="Two-sided p-value (robust HC1 standard error) of no change."),
+    ], d["projection"]))
+    rows = [dict(b, covariate=c["covariate"]) for c in d["effect_by_covariate"] for b in c["bins"]]
+    s.section("Effect across each covariate (fifths of a numeric covariate, levels of a category)")
+    s.blocks.append(TableBlock("Effect by covariate", [
+        Col("covariate", definition="The covariate."),
+        Col("label", definition="The fifth's range or the level."),
+        Col("n", "int"), Col("effect", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
+        Col("predicted", "effect", definition="Mean predicted individual effect (held out) of the people in the bin."),
+    ], rows))
+    return s
+
+
 def _diagnostics_sheet(report: dict) -> SheetSpec:
     d = report["diagnostics"]
     s = SheetSpec("Diagnostics")
     s.blocks.append(TableBlock("Estimator scores", [
         Col("name", definition="Short name of the CATE estimator."), Col("label"), Col("dr_loss", "effect"),
         Col("loss_vs_constant", "effect"), Col("loss_vs_constant_se", "effect"),
+        Col("loss_vs_selected", "effect", definition="This candidate's held-out loss minus the selected one's, person by "
+                                                     "person on the same rows (paired; positive = worse)."),
+        Col("loss_vs_selected_se", "effect", definition="Standard error of the paired difference to its left."),
+        Col("stack_weight", "share", definition="The candidate's weight in the stacked ensemble."),
         Col("correlation_with_truth", "effect"), Col("selected", "bool"),
     ], d["estimator_scores"]))
+    s.section("The selected model's loss is within noise of the runner-up's (95%): "
+              + yes_no(d["selection_within_noise"]))
 
     s.section("Average effect (everyone, doubly robust)")
     s.blocks.append(TableBlock("Average effect", [
