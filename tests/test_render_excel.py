@@ -392,9 +392,9 @@ def test_effect_drivers_list_every_projection_term_and_bin(book, report):
     terms = table_rows(ws)
     assert [r["Term"].value for r in terms] == [t["term"] for t in report["diagnostics"]["projection"]]
     assert close(terms[0]["Coefficient"].value, report["diagnostics"]["projection"][0]["coefficient"])
-    bins = table_rows(ws, find_row(ws, glossary.header("label")))
+    bins = table_rows(ws, find_row(ws, glossary.header("covariate")))
     expected = [b for c in report["diagnostics"]["effect_by_covariate"] for b in c["bins"]]
-    assert [r["label"].value for r in bins] == [b["label"] for b in expected]
+    assert [r["Fifth or level"].value for r in bins] == [b["label"] for b in expected]
 
 
 def test_diagnostics_and_settings_content(book, report):

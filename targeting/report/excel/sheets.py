@@ -298,7 +298,7 @@ def _drivers_sheet(report: dict) -> SheetSpec:
     s.section("Effect across each covariate (fifths of a numeric covariate, levels of a category)")
     s.blocks.append(TableBlock("Effect by covariate", [
         Col("covariate", definition="The covariate."),
-        Col("label", definition="The fifth's range or the level."),
+        Col("label", header="Fifth or level", definition="The fifth's range or the level."),
         Col("n", "int"), Col("effect", "effect"), Col("ci_low", "effect"), Col("ci_high", "effect"),
         Col("predicted", "effect", definition="Mean predicted individual effect (held out) of the people in the bin."),
     ], rows))
