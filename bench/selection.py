@@ -7,8 +7,8 @@ Prints, as Markdown: each candidate's and auto's correlation and RMSE against th
 picked, auto's regret against the best single candidate, what other selection rules would have
 given on the same fits, and the selection-stability figure on the 20,000-patient bleeding trial.
 
-Usage: python bench/selection.py [--datasets a,b] [--reps 5] [--stability-seeds 20] [--acic 1,4]
-       [--nie-wager-n 2000] [--jobs 2] [--save FILE.json] [--load FILE.json]
+Usage: python bench/selection.py [--datasets a,b] [--reps 5] [--first-seed 1] [--stability-seeds 20]
+       [--acic 1,4] [--nie-wager-n 2000] [--jobs 2] [--save FILE.json] [--load A.json,B.json]
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ def _heterogeneous(reps: list[Replication]) -> bool:
     return all(fit.correlation is not None for rep in reps for fit in rep.candidates.values())
 
 
-def _metric(fit: Accuracy, heterogeneous: bool) -> float:
-    return fit.correlation if heterogeneous else fit.rmse
+def _metric(fit: Accuracy, correlation: bool) -> float:
+    return fit.correlation if correlation else fit.rmse
 
 
-def _best_single(reps: list[Replication], heterogeneous: bool) -> str:
-    """The candidate with the best mean metric over the replications (highest correlation, else lowest RMSE)."""
-    means = {name: np.mean([_metric(r.candidates[name], heterogeneous) for r in reps]) for name in reps[0].candidates}
-    return (max if heterogeneous else min)(means, key=means.get)
+def _best_single(reps: list[Replication], correlation: bool) -> str:
+    """The candidate with the best mean over the replications: highest correlation, or lowest RMSE."""
+    means = {name: np.mean([_metric(r.candidates[name], correlation) for r in reps]) for name in reps[0].candidates}
+    return (max if correlation else min)(means, key=means.get)
 
 
 def _picks(names) -> str:
@@ -64,55 +64,62 @@ def _picks(names) -> str:
     return ", ".join(f"{name} x{k}" if k > 1 else name for name, k in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def accuracy_table(groups: dict[str, list[Replication]], heterogeneous: bool) -> list[dict]:
-    """Print mean correlation (or RMSE, for data sets whose true effect is constant) of every
-    candidate and of auto; return auto's regret per data set."""
-    what = "correlation with the true effect (higher is better)" if heterogeneous else \
-        "RMSE against the true effect (lower is better; the true effect is the same for everyone)"
+def accuracy_table(groups: dict[str, list[Replication]], metric: str) -> list[dict]:
+    """Print the mean correlation (data sets whose true effect varies) or RMSE (every data set) of
+    every candidate and of auto, what auto picked and its regret; return the regret per data set."""
+    correlation = metric == "correlation"
+    what = "correlation with the true effect (higher is better; data sets whose true effect varies)" \
+        if correlation else "RMSE against the true effect (lower is better)"
     print(f"\n### Mean {what}\n")
-    print("| data set | n | reps | " + " | ".join(ESTIMATORS) + " | auto | auto picked | best single | "
-          "regret (SE) | within 0.02 |" if heterogeneous else
-          "| data set | n | reps | " + " | ".join(ESTIMATORS) + " | auto | auto picked | best single | regret (SE) |")
-    print("|---|---:|---:|" + "---:|" * (len(ESTIMATORS) + 1) + "---|---|---:|" + ("---|" if heterogeneous else ""))
+    print("| data set | n | reps | " + " | ".join(ESTIMATORS) + " | auto | auto picked | best single | regret (SE) |"
+          + (" within 0.02 |" if correlation else ""))
+    print("|---|---:|---:|" + "---:|" * (len(ESTIMATORS) + 1) + "---|---|---:|" + ("---|" if correlation else ""))
     regrets = []
     for name, reps in groups.items():
-        if _heterogeneous(reps) != heterogeneous:
+        if correlation and not _heterogeneous(reps):
             continue
         cells = []
         for estimator in ESTIMATORS:
-            values = [_metric(r.candidates[estimator], heterogeneous) for r in reps if estimator in r.candidates]
+            values = [_metric(r.candidates[estimator], correlation) for r in reps if estimator in r.candidates]
             cells.append(f"{np.mean(values):.3f}" if values else "")
-        best = _best_single(reps, heterogeneous)
-        sign = 1 if heterogeneous else -1  # regret is positive when auto is worse
-        regret, se = _mean_se([sign * (_metric(r.candidates[best], heterogeneous) - _metric(r.auto, heterogeneous))
+        best = _best_single(reps, correlation)
+        sign = 1 if correlation else -1  # regret is positive when auto is worse
+        regret, se = _mean_se([sign * (_metric(r.candidates[best], correlation) - _metric(r.auto, correlation))
                                for r in reps])
-        auto = np.mean([_metric(r.auto, heterogeneous) for r in reps])
+        auto = np.mean([_metric(r.auto, correlation) for r in reps])
         row = (f"| {name} | {reps[0].n:,} | {len(reps)} | " + " | ".join(cells) + f" | **{auto:.3f}** | "
                f"{_picks(r.picked for r in reps)} | {best} | {regret:+.3f} ({se:.3f}) |")
-        if heterogeneous:
+        if correlation:
             row += " yes |" if regret <= WITHIN else " **no** |"
         print(row)
         regrets.append({"dataset": name, "regret": regret, "auto": auto, "best": best})
     return regrets
 
 
+def _auto_with_one_set_of_weights(rep: Replication) -> Accuracy:
+    """Auto's accuracy had its stack used the weights fitted on all scoring rows for everyone."""
+    return rep.stack_one_weights if rep.picked == "stack" else rep.auto
+
+
 def rules_table(groups: dict[str, list[Replication]]) -> None:
     """Mean accuracy of what other selection rules would have picked from the same fits."""
     print("\n### Selection rules on the same fits (mean correlation; RMSE where the true effect is constant)\n")
-    print("| data set | auto (as built) | lowest DR loss, single candidates only | lowest R-loss, single "
-          "candidates only | best single on average | best single per replication (oracle) | "
-          "auto picked the stack | auto's choice within noise |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| data set | auto (as built) | auto, its stack with one set of weights | the stack with one set of "
+          "weights, always | lowest DR loss, single candidates only | lowest R-loss, single candidates only | "
+          "best single on average | best single per replication (oracle) | auto picked the stack | "
+          "auto's choice within noise |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, reps in groups.items():
-        het = _heterogeneous(reps)
-        best = _best_single(reps, het)
-        metric = "correlation" if het else "mse"
-        cells = [np.mean([_metric(r.auto, het) for r in reps]),
-                 np.mean([_metric(r.candidates[r.pick_by("dr_loss")], het) for r in reps]),
-                 np.mean([_metric(r.candidates[r.pick_by("r_loss")], het) for r in reps]),
-                 np.mean([_metric(r.candidates[best], het) for r in reps]),
-                 np.mean([_metric(r.candidates[r.best(metric)], het) for r in reps])]
-        print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) +
+        correlation = _heterogeneous(reps)
+        best = _best_single(reps, correlation)
+        rules = [lambda r: r.auto, _auto_with_one_set_of_weights, lambda r: r.stack_one_weights,
+                 lambda r: r.candidates[r.pick_by("dr_loss")], lambda r: r.candidates[r.pick_by("r_loss")],
+                 lambda r: r.candidates[best], lambda r: r.candidates[r.best("correlation" if correlation else "mse")]]
+        cells = []
+        for rule in rules:
+            fits = [rule(r) for r in reps]
+            cells.append("" if None in fits else f"{np.mean([_metric(fit, correlation) for fit in fits]):.3f}")
+        print(f"| {name} | " + " | ".join(cells) +
               f" | {sum(r.picked == 'stack' for r in reps)}/{len(reps)} | {sum(r.within_noise for r in reps)}/{len(reps)} |")
 
 
@@ -149,13 +156,18 @@ def save(replications: list[Replication], path: str) -> None:
         json.dump([asdict(r) for r in replications], out)
 
 
-def load(path: str) -> list[Replication]:
-    with open(path, encoding="utf-8") as source:
-        rows = json.load(source)
+def load(paths: str) -> list[Replication]:
+    """The replications saved in one or more files (comma-separated), e.g. runs over different seeds."""
+    rows = []
+    for path in paths.split(","):
+        with open(path, encoding="utf-8") as source:
+            rows += json.load(source)
     out = []
     for row in rows:
         row["candidates"] = {k: Accuracy(**v) for k, v in row["candidates"].items()}
         row["auto"] = Accuracy(**row["auto"])
+        if row.get("stack_one_weights") is not None:
+            row["stack_one_weights"] = Accuracy(**row["stack_one_weights"])
         out.append(Replication(**row))
     return out
 
@@ -180,8 +192,8 @@ def run(args: argparse.Namespace) -> list[Replication]:
              if not n.startswith("acic2016_") or n in acic]
     jobs = []
     for name in names:
-        seeds = range(1, (args.stability_seeds if name == STABILITY_SET else
-                          args.acic_reps if name.startswith("acic") else args.reps) + 1)
+        count = args.stability_seeds if name == STABILITY_SET else args.acic_reps if name.startswith("acic") else args.reps
+        seeds = range(args.first_seed, args.first_seed + count)
         jobs += [(name, seed) for seed in seeds]
     order = {STABILITY_SET: 0, "financial_literacy": 2}  # the longest first, so the processes finish together
     jobs.sort(key=lambda job: order.get(job[0], 1 if job[0].startswith("acic") else 3))
@@ -202,8 +214,8 @@ def report(replications: list[Replication]) -> None:
     groups: dict[str, list[Replication]] = {}
     for rep in sorted(replications, key=lambda r: (r.dataset, r.seed)):
         groups.setdefault(rep.dataset, []).append(rep)
-    regrets = accuracy_table(groups, heterogeneous=True)
-    accuracy_table(groups, heterogeneous=False)
+    regrets = accuracy_table(groups, "correlation")
+    accuracy_table(groups, "rmse")
     rules_table(groups)
     if STABILITY_SET in groups:
         stability_table(groups[STABILITY_SET])
@@ -213,7 +225,8 @@ def report(replications: list[Replication]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default="", help="comma-separated names (default: all)")
-    parser.add_argument("--reps", type=int, default=5, help="replications (seeds 1..R) per simulated data set")
+    parser.add_argument("--reps", type=int, default=5, help="replications per simulated data set")
+    parser.add_argument("--first-seed", type=int, default=1, help="replications use seeds first, first + 1, ...")
     parser.add_argument("--stability-seeds", type=int, default=20, help=f"replications of {STABILITY_SET}")
     parser.add_argument("--acic", default=",".join(map(str, ACIC_INSTANCES)),
                         help="ACIC 2016 instances (needs causallib); empty for none")
@@ -224,7 +237,7 @@ if __name__ == "__main__":
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--save", default="", help="write the replications to this JSON file as they finish")
-    parser.add_argument("--load", default="", help="print the tables of a saved run instead of running")
+    parser.add_argument("--load", default="", help="print the tables of saved runs (comma-separated files) instead")
     args = parser.parse_args()
     args.acic = [int(k) for k in args.acic.split(",") if k]
     start = time.perf_counter()

@@ -118,7 +118,9 @@ class Replication:
     """One data set, one seed: every candidate's accuracy, auto's choice and its accuracy.
 
     ``dr_loss`` and ``r_loss`` are each single candidate's mean held-out loss on the scoring rows;
-    ``weights`` the stack's weights (``constant`` included) as auto's score table reports them.
+    ``weights`` the stack's weights (``constant`` included) as auto's score table reports them, fitted
+    on all scoring rows. ``stack_one_weights`` is the stack with those weights for everyone, where
+    auto's stack uses, for each fold of the scoring rows, weights fitted on the other folds.
     """
 
     dataset: str
@@ -132,6 +134,7 @@ class Replication:
     dr_loss: dict[str, float]
     r_loss: dict[str, float]
     seconds: float
+    stack_one_weights: Accuracy | None = None
 
     def best(self, metric: str = "mse") -> str:
         """The single candidate closest to the truth in this replication (lowest MSE, or highest correlation)."""
@@ -203,13 +206,16 @@ def _replicate(benchmark: Benchmark, seed: int, folds: int) -> Replication:
     e = bounded_propensity(nuisances.propensity)
     y_residual = (prepared.y - (e * nuisances.mu1 + (1 - e) * nuisances.mu0))[learn]
     t_residual = (prepared.t - e)[learn]
-    candidates, dr_loss, r_loss = {}, {}, {}
+    candidates, dr_loss, r_loss, cates = {}, {}, {}, {}
     for name in candidates_for(prepared):
-        cate = estimate_cate(prepared, nuisances, estimator=name, seed=seed, score_on=learn).cate
+        cate = cates[name] = estimate_cate(prepared, nuisances, estimator=name, seed=seed, score_on=learn).cate
         candidates[name] = accuracy(cate, truth)
         dr_loss[name] = float(np.mean((nuisances.gamma[learn] - cate[learn]) ** 2))
         r_loss[name] = float(np.mean((y_residual - cate[learn] * t_residual) ** 2))
     auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed, score_on=learn)
     weights = {score.name: score.stack_weight for score in auto.scores if score.stack_weight is not None}
+    one_set = sum(weights[name] * cates[name] for name in cates) + weights["constant"] * \
+        cate_module._constant_out_of_fold(nuisances.gamma, nuisances.folds)
     return Replication(benchmark.name, seed, prepared.n, candidates, auto.estimator, accuracy(auto.cate, truth),
-                       auto.within_noise, weights, dr_loss, r_loss, time.perf_counter() - start)
+                       auto.within_noise, weights, dr_loss, r_loss, time.perf_counter() - start,
+                       accuracy(one_set, truth))
