@@ -106,14 +106,16 @@ def rules_table(groups: dict[str, list[Replication]]) -> None:
     print("\n### Selection rules on the same fits (mean correlation; RMSE where the true effect is constant)\n")
     print("| data set | auto (as built) | auto, its stack with one set of weights | the stack with one set of "
           "weights, always | lowest DR loss, single candidates only | lowest R-loss, single candidates only | "
+          "highest ranking score, single candidates only | "
           "best single on average | best single per replication (oracle) | auto picked the stack | "
           "auto's choice within noise |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, reps in groups.items():
         correlation = _heterogeneous(reps)
         best = _best_single(reps, correlation)
         rules = [lambda r: r.auto, _auto_with_one_set_of_weights, lambda r: r.stack_one_weights,
                  lambda r: r.candidates[r.pick_by("dr_loss")], lambda r: r.candidates[r.pick_by("r_loss")],
+                 lambda r: r.candidates[r.pick_by("ranking_score")] if r.ranking_score else None,
                  lambda r: r.candidates[best], lambda r: r.candidates[r.best("correlation" if correlation else "mse")]]
         cells = []
         for rule in rules:

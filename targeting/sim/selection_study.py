@@ -117,7 +117,10 @@ def accuracy(cate: np.ndarray, truth: np.ndarray) -> Accuracy:
 class Replication:
     """One data set, one seed: every candidate's accuracy, auto's choice and its accuracy.
 
-    ``dr_loss`` and ``r_loss`` are each single candidate's mean held-out loss on the scoring rows;
+    ``dr_loss`` and ``r_loss`` are each single candidate's mean held-out loss on the scoring rows,
+    ``ranking_score`` its held-out ``cov(gamma, cate) / sd(cate)``: since the scores are unbiased for
+    the effect, this estimates ``sd(true effect) * corr(cate, true effect)``, so ranking candidates
+    by it ranks them by their correlation with the truth, where the DR loss ranks them by MSE;
     ``weights`` the stack's weights (``constant`` included) as auto's score table reports them, fitted
     on all scoring rows. ``stack_one_weights`` is the stack with those weights for everyone, where
     auto's stack uses, for each fold of the scoring rows, weights fitted on the other folds.
@@ -135,6 +138,7 @@ class Replication:
     r_loss: dict[str, float]
     seconds: float
     stack_one_weights: Accuracy | None = None
+    ranking_score: dict[str, float] | None = None
 
     def best(self, metric: str = "mse") -> str:
         """The single candidate closest to the truth in this replication (lowest MSE, or highest correlation)."""
@@ -143,9 +147,10 @@ class Replication:
         return min(self.candidates, key=lambda name: self.candidates[name].mse)
 
     def pick_by(self, loss: str) -> str:
-        """The single candidate a rule "lowest held-out ``loss``" (``dr_loss`` or ``r_loss``) would pick."""
+        """The single candidate a rule "lowest held-out ``loss``" (``dr_loss`` or ``r_loss``) or "highest
+        ``ranking_score``" would pick."""
         losses = getattr(self, loss)
-        return min(losses, key=losses.get)
+        return (max if loss == "ranking_score" else min)(losses, key=losses.get)
 
     @property
     def mse_ratio(self) -> float:
@@ -206,16 +211,18 @@ def _replicate(benchmark: Benchmark, seed: int, folds: int) -> Replication:
     e = bounded_propensity(nuisances.propensity)
     y_residual = (prepared.y - (e * nuisances.mu1 + (1 - e) * nuisances.mu0))[learn]
     t_residual = (prepared.t - e)[learn]
-    candidates, dr_loss, r_loss, cates = {}, {}, {}, {}
+    candidates, dr_loss, r_loss, ranking, cates = {}, {}, {}, {}, {}
     for name in candidates_for(prepared):
         cate = cates[name] = estimate_cate(prepared, nuisances, estimator=name, seed=seed, score_on=learn).cate
         candidates[name] = accuracy(cate, truth)
         dr_loss[name] = float(np.mean((nuisances.gamma[learn] - cate[learn]) ** 2))
         r_loss[name] = float(np.mean((y_residual - cate[learn] * t_residual) ** 2))
+        spread = np.std(cate[learn])
+        ranking[name] = float(np.cov(nuisances.gamma[learn], cate[learn])[0, 1] / spread) if spread > 1e-12 else 0.0
     auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed, score_on=learn)
     weights = {score.name: score.stack_weight for score in auto.scores if score.stack_weight is not None}
     one_set = sum(weights[name] * cates[name] for name in cates) + weights["constant"] * \
         cate_module._constant_out_of_fold(nuisances.gamma, nuisances.folds)
     return Replication(benchmark.name, seed, prepared.n, candidates, auto.estimator, accuracy(auto.cate, truth),
                        auto.within_noise, weights, dr_loss, r_loss, time.perf_counter() - start,
-                       accuracy(one_set, truth))
+                       accuracy(one_set, truth), ranking)
