@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 
@@ -58,10 +59,7 @@ def _best_single(reps: list[Replication], correlation: bool) -> str:
 
 
 def _picks(names) -> str:
-    counts = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return ", ".join(f"{name} x{k}" if k > 1 else name for name, k in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return ", ".join(f"{name} x{k}" if k > 1 else name for name, k in Counter(names).most_common())
 
 
 def accuracy_table(groups: dict[str, list[Replication]], metric: str) -> list[dict]:
