@@ -1,0 +1,91 @@
+"""Size of the report's verdicts when the treatment does nothing, and coverage of individual
+intervals (issue 14). Shared by ``bench/null_size.py`` and the slow tests.
+
+A null trial runs the whole pipeline on a bleeding-type trial whose drug does nothing for anyone
+(`null_effect`) and records which verdicts a reader would take as evidence of differences in
+effect: the calibration test, the GATES top-minus-bottom difference, the RATE (AUTOC) interval,
+and any harm flag. Each is a 5% test, so each should fire in about 5% of null trials.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from targeting.evaluate.stats import ALPHA, Z95, two_sided_p
+from targeting.model.report import Gate
+from targeting.sim.simulate import null_effect
+from targeting.sim.studies import HONEST_SIMULATIONS, TRIAL_SETTINGS, run_frame
+
+NULL_SUBGROUPS = ["age > 65"]  # one pre-specified group, as the harm-null study uses
+COVERAGE_SIZES = {"bleeding_trial": 2000, "financial_literacy": 5000, "cate_lesson": 1000}
+
+
+def gates_top_minus_bottom(gates: list[Gate]) -> tuple[float, float]:
+    """Difference of the highest and lowest quintile's effect and its standard error.
+
+    The quintiles hold different people, so their estimates are independent and the variances add;
+    each quintile's standard error is read back from its 95% interval.
+    """
+    top, bottom = gates[-1], gates[0]
+    se = np.hypot((top.ci_high - top.ci_low) / (2 * Z95), (bottom.ci_high - bottom.ci_low) / (2 * Z95))
+    return float(top.effect - bottom.effect), float(se)
+
+
+@dataclass(frozen=True)
+class NullTrial:
+    """What one report on a do-nothing treatment said.
+
+    ``gates_significant`` is the two-sided 5% test of the top-minus-bottom quintile difference; the
+    RATE verdict is whether its 95% interval excludes zero (either side).
+    """
+
+    seed: int
+    n: int
+    estimator: str
+    calibration_detected: bool
+    gates_significant: bool
+    rate_excludes_zero: bool
+    harm_flag: bool
+    seconds: float
+
+
+def null_trial(n: int, seed: int, *, estimator: str = "auto", folds: int = 5) -> NullTrial:
+    """Run the pipeline on ``null_effect(n, seed=seed)`` and record its verdicts."""
+    start = time.perf_counter()
+    report = run_frame(null_effect(n, seed=seed), **TRIAL_SETTINGS, estimator=estimator, folds=folds, seed=seed,
+                       subgroup=NULL_SUBGROUPS).report
+    diagnostics = report.diagnostics
+    difference, se = gates_top_minus_bottom(diagnostics.gates)
+    rate = diagnostics.rate
+    return NullTrial(seed, n, diagnostics.estimator, bool(diagnostics.calibration.detected),
+                     bool(two_sided_p(difference, se) < ALPHA), bool(rate.autoc_low > 0 or rate.autoc_high < 0),
+                     any(group.flag == "harmed" for group in report.subgroups), time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class CoverageTrial:
+    """Share of people whose true effect lies inside their individual 95% interval, in one report."""
+
+    simulation: str
+    estimator: str
+    seed: int
+    n: int
+    coverage: float
+    mean_width: float
+
+
+def coverage_trial(simulation: str, seed: int, *, estimator: str, n: int | None = None,
+                   folds: int = 5) -> CoverageTrial:
+    """Run the pipeline with ``estimator`` (one that gives individual intervals) on a simulation of
+    `targeting.sim.studies.HONEST_SIMULATIONS` and read the report's coverage."""
+    make, settings = HONEST_SIMULATIONS[simulation]
+    n = COVERAGE_SIZES[simulation] if n is None else n
+    result = run_frame(make(n, seed=seed), **settings, estimator=estimator, folds=folds, seed=seed)
+    coverage = result.report.diagnostics.truth.coverage
+    if coverage is None:
+        raise ValueError(f"Estimator {estimator!r} gives no individual intervals; use causal_forest or dr.")
+    width = result.individuals["cate_high"] - result.individuals["cate_low"]
+    return CoverageTrial(simulation, estimator, seed, n, float(coverage), float(width.mean()))
