@@ -1,7 +1,6 @@
 """The effect explained: the best linear projection recovers a known linear effect, and the
 effect-by-covariate bins are the doubly robust means of exactly their members."""
 
-import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 

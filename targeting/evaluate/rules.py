@@ -16,7 +16,7 @@ from targeting.evaluate.stats import mean_interval
 from targeting.evaluate.subgroups import MIN_GROUP
 from targeting.evaluate.values import policy_value
 from targeting.model.narrative import POLICY_LABELS, headline_rule
-from targeting.model.report import BudgetSummary, Interval, Policy, Rule, SaferRule
+from targeting.model.report import BudgetSummary, Policy, Rule, SaferRule
 from targeting.policy.learn import describe_leaves, learn_tree, tree_as_dict
 from targeting.policy.stage import LEARN_SHARE, PolicyFit, learning_scores
 

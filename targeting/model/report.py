@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 # The diagnostics parts live in their own module and are re-exported here with the rest of the contract.
-from targeting.model.diagnostics import (BalanceRow, Calibration, CateSummary, CovariateEffect, Diagnostics,
+from targeting.model.diagnostics import (BalanceRow, Calibration, CateSummary, CovariateEffect, Diagnostics,  # noqa: F401
                                          EffectBin, EstimatorScore, Gate, Interval, Overlap, ProjectionTerm,
                                          Quantile, Rate, TruthAccuracy)
 from targeting.model.findings import Finding
