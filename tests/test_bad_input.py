@@ -71,6 +71,9 @@ REFUSALS = [
     ("not_parquet.parquet", BASE, EXIT_INPUT, ["Parquet file", "could not be read"]),
     ("binary_garbage.csv", BASE, EXIT_INPUT, ["is not text", "Export the data again"]),
     ("ragged_rows.csv", BASE, EXIT_INPUT, ["line 7", "same number of fields"]),
+    ("ragged_short_rows.csv", BASE, EXIT_INPUT,
+     ["5 lines with fewer fields than the 14 names of its header line", "lines 5, 12, 13, 20, 30",
+      "line 5 has 13 fields", "Give every line 14 fields"]),
     # structure
     ("header_only.xlsx", SHEET, EXIT_INPUT, ["Sheet 'data'", "header but no data rows", "one row per person"]),
     ("header_only.csv", BASE, EXIT_INPUT, ["header but no data rows"]),

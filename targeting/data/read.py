@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.config import config_sheet_to_dict
+from targeting.data.csv_checks import read_decimal_commas, refuse_short_lines
 from targeting.data.xlsx_parts import cell_ref, column_letter, part_size_facts, unsaved_formulas_and_errors
 from targeting.errors import InputError, rows_phrase
 
@@ -377,32 +378,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"({frame.shape[1]} names), so the columns would not line up. Add the missing column names to the "
             "header line, or remove the extra separators at the ends of the rows."
         )
+    refuse_short_lines(text, sep, path.name, first_line=2 if declared else 1)
     raw_header = [_header_text(v) for v in header.iloc[0].tolist()] if len(header) else None
     frame = _check_header(frame, where, raw_header=raw_header)
     _refuse_long_cells(frame, where)
-    return _read_decimal_commas(frame)
-
-
-# A number written with a decimal comma, as European spreadsheets export it: "1,5", "-0,25", "12".
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
-
-
-def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns whose every value is a number with a decimal comma ("1,5") read as numbers.
-
-    Such a column would otherwise be text: a covariate of categories, or an outcome refused as
-    not numeric. A column mixing "1,5" and "1.5", or holding other text, is left as it is.
-    """
-    for column in frame.columns:
-        values = frame[column]
-        if not _holds_text(values):
-            continue
-        present = pd.unique(values.dropna().astype(str).str.strip())
-        if (len(present) and any("," in v for v in present[:1000])
-                and all(_DECIMAL_COMMA.fullmatch(v) for v in present)):
-            frame[column] = pd.to_numeric(values.astype(str).str.strip().str.replace(",", ".", regex=False)
-                                          .where(values.notna()), errors="coerce")
-    return frame
+    return read_decimal_commas(frame)
 
 
 # Values Parquet can hold that are not one number or text per cell (list, struct and binary columns).
