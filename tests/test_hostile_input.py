@@ -226,6 +226,23 @@ def test_long_text_in_a_csv_is_refused_with_its_rows(tmp_path):
     assert code == EXIT_INPUT and "column 'note'" in err and "in row 4." in err, err
 
 
+def test_external_links_are_a_finding_of_the_report():
+    """The note reaches the findings the brief and the pack show; a workbook without links has none."""
+    from targeting.config import merge_sources
+    from targeting.data.prepare import prepare
+    from targeting.data.read import read_input
+
+    def link_notes(name):
+        raw = read_input(FIXTURES / name)
+        return [f for f in prepare(raw.frame, merge_sources(("sheet", raw.sheet_config))).findings
+                if f.code == "external_links"]
+
+    assert link_notes("cope_merged_cells.xlsx") == []
+    (note,) = link_notes("cope_external_links.xlsx")
+    assert note.severity == "warning"
+    assert note.values == {"sheet": "data", "cells": 200, "workbooks": ["measurements.xlsx"]}
+
+
 def test_row_numbers_agree_with_their_word():
     from targeting.errors import rows_phrase
 

@@ -18,6 +18,7 @@ from targeting.data.columns import as_numbers, require_column, rows_where, sugge
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.data.order import canonical_order
+from targeting.data.read import READER_FINDINGS
 from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
@@ -168,6 +169,7 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     y_all = _outcome(frame, roles.outcome)
     t_all, treated_label, control_label = _treatment(frame, roles.treatment, config.treated_value)
     keep, findings = _rows_to_keep(y_all, t_all)
+    findings[:0] = [Finding(**note) for note in frame.attrs.get(READER_FINDINGS, [])]
     rows = np.nonzero(keep)[0] + 1
     data = frame.loc[keep].reset_index(drop=True)
     y = y_all.to_numpy()[keep]
