@@ -8,7 +8,9 @@ facts those tables cannot: what is inside the files written, memory, signals.
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,13 +49,32 @@ def dangerous_cells(path: Path) -> list[str]:
     return found
 
 
+#: The fixtures whose labels attack the outputs (formulas, XML-forbidden characters, HTML, queries,
+#: scripts, 2,000-character names), with their settings (workbooks carry a config sheet).
+HOSTILE_LABELS = {
+    "cope_hostile_ids_and_labels.csv": [*BASE, "--id", "patient"],
+    "cope_labels_look_like_formulas_or_html.csv": BASE,
+    "cope_labels_that_trip_queries.xlsx": [],
+    "cope_unicode_and_long_column_names.xlsx": [],
+    "cope_very_long_labels.csv": BASE,
+}
+
+
 @pytest.fixture(scope="module")
-def hostile_report(tmp_path_factory) -> Path:
-    outdir = tmp_path_factory.mktemp("hostile") / "out"
-    code, out, err = run_cli(["report", str(FIXTURES / "cope_hostile_ids_and_labels.csv"), *BASE, "--id", "patient",
-                              *FAST, "-o", str(outdir)], threads=1)
-    assert code == EXIT_OK, err
-    return outdir
+def hostile_reports(tmp_path_factory) -> dict[str, Path]:
+    """A full report on each hostile-labels fixture: its output folder, by fixture name."""
+    folders = {}
+    for name, args in HOSTILE_LABELS.items():
+        outdir = tmp_path_factory.mktemp("hostile") / Path(name).stem
+        code, out, err = run_cli(["report", str(FIXTURES / name), *args, *FAST, "-o", str(outdir)], threads=1)
+        assert code == EXIT_OK, f"{name}: {err}"
+        folders[name] = outdir
+    return folders
+
+
+@pytest.fixture(scope="module")
+def hostile_report(hostile_reports) -> Path:
+    return hostile_reports["cope_hostile_ids_and_labels.csv"]
 
 
 def test_individuals_csv_holds_no_formula_and_one_row_per_person(hostile_report):
@@ -67,16 +88,69 @@ def test_individuals_csv_holds_no_formula_and_one_row_per_person(hostile_report)
     assert back["id"].astype(str).tolist() == expected
 
 
-def test_pack_from_hostile_labels_loads(hostile_report):
-    book = openpyxl.load_workbook(hostile_report / "pack.xlsx")
-    texts = {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
-    assert any("North" in t for t in texts)
-    assert not any("\ufffe" in t or "\x01" in t for t in texts)
+def _texts(path: Path) -> set[str]:
+    book = openpyxl.load_workbook(path)
+    return {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+
+
+def test_every_pack_from_hostile_labels_loads_in_openpyxl(hostile_reports):
+    for name, outdir in hostile_reports.items():
+        texts = _texts(outdir / "pack.xlsx")
+        assert not any("\ufffe" in t or "\x01" in t for t in texts), name
+    assert any("North" in t for t in _texts(hostile_reports["cope_hostile_ids_and_labels.csv"] / "pack.xlsx"))
+
+
+@pytest.mark.skipif(not (shutil.which("libreoffice") or shutil.which("soffice")),
+                    reason="LibreOffice is not installed (openpyxl still opens every pack)")
+def test_every_pack_from_hostile_labels_loads_in_libreoffice(hostile_reports, tmp_path):
+    """LibreOffice opens each pack (one start for all): it refuses a file with malformed XML."""
     office = shutil.which("libreoffice") or shutil.which("soffice")
-    if office:
-        result = subprocess.run([office, "--headless", "--convert-to", "csv", "--outdir", str(hostile_report / "lo"),
-                                 str(hostile_report / "pack.xlsx")], capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0 and list((hostile_report / "lo").glob("*.csv")), result.stderr
+    packs = []
+    for name, outdir in hostile_reports.items():
+        packs.append(tmp_path / f"{Path(name).stem}.xlsx")
+        shutil.copy(outdir / "pack.xlsx", packs[-1])
+    result = subprocess.run([office, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless",
+                             "--convert-to", "csv", "--outdir", str(tmp_path / "lo"), *map(str, packs)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    converted = {p.stem for p in (tmp_path / "lo").glob("*.csv") if p.stat().st_size > 0}
+    assert converted == {p.stem for p in packs}, result.stdout + result.stderr
+
+
+def test_every_csv_the_tool_writes_holds_no_formula(hostile_reports, tmp_path):
+    """individuals.csv of every hostile report, and every bundled example written as CSV."""
+    from targeting.sim.examples import EXAMPLES
+
+    written = [outdir / "individuals.csv" for outdir in hostile_reports.values()]
+    for example in EXAMPLES:
+        written.append(tmp_path / f"{example}.csv")
+        assert run_cli(["example", example, "-o", str(written[-1])])[0] == EXIT_OK
+    for path in written:
+        assert dangerous_cells(path) == [], path
+
+
+def test_long_labels_are_shortened_in_the_brief_and_whole_in_the_pack(hostile_reports):
+    """A 2,000-character column name and labels: every page of the brief renders them in at most
+    LABEL_LIMIT characters (no unbroken run is longer, the input's SHA-256 aside); the pack and
+    report.json keep them whole."""
+    from pypdf import PdfReader
+
+    sys.path.insert(0, str(FIXTURES))
+    from make_hostile_fixtures import LONG_LEVEL, LONG_NAME, LONG_SPACED_LEVEL
+    from targeting.format import LABEL_LIMIT
+
+    outdir = hostile_reports["cope_very_long_labels.csv"]
+    pages = [page.extract_text() for page in PdfReader(outdir / "brief.pdf").pages]
+    assert 5 <= len(pages) <= 9
+    sha = json.loads((outdir / "report.json").read_text(encoding="utf-8"))["provenance"]["input_sha256"]
+    html = (outdir / "brief.html").read_text(encoding="utf-8")
+    for text in [*pages, re.sub(r"<[^>]*>|data:[^\"']*", " ", html)]:
+        runs = [run.strip("()[];,.:'\"“”") for run in re.findall(r"\S+", text.replace(sha, ""))]
+        assert max(map(len, runs)) <= LABEL_LIMIT, [r[:80] for r in runs if len(r) > LABEL_LIMIT]
+    assert "anticoagulant_xxx" in "".join(pages), "the shortened name is shown"
+    texts = _texts(outdir / "pack.xlsx")
+    for label in (LONG_NAME, LONG_LEVEL, LONG_SPACED_LEVEL.strip()):
+        assert any(label in t for t in texts), "the pack keeps the full text"
 
 
 def test_outputs_are_readable_as_the_umask_allows(hostile_report):
