@@ -181,6 +181,10 @@ REFUSALS = [
      ["Sheet 'config'", "formulas whose results were never saved", "column 'value'", "B6", "Paste Special"]),
     ("outcome_extreme_scale.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
      ["Outcome column 'sbp'", "as large as 1.85e+302", "Rescale the column"]),
+    ("mixed_decimal_marks.csv", BASE, EXIT_INPUT,
+     ["Covariate 'bmi' holds numbers except for text '32,4'", "rows 7, 41, 42", "decimal comma", "all '1.5'"]),
+    ("mixed_decimal_marks.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
+     ["Outcome column 'sbp' must be numeric", "'159,5'", "rows 7, 41, 42", "decimal comma, while other cells"]),
     ("cost_extreme.csv", [*BASE, "--cost", "cost", "--budget-total", "1e307"], EXIT_INPUT,
      ["Cost column 'cost'", "as large as 1e+308", "thousands or millions"]),
 ]

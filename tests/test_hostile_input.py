@@ -263,6 +263,34 @@ def test_stale_parts_of_killed_runs_are_removed(tmp_path):
     assert "replaced the earlier outputs" in err and keep.exists()
 
 
+def test_full_disk_is_an_output_error_that_leaves_nothing(tmp_path, monkeypatch):
+    """No space left while writing the pack: a clear message, no folder, no temporary file."""
+    import errno
+
+    from targeting.report.excel import workbook
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(workbook, "write_workbook", full)
+    source = tmp_path / "trial.csv"
+    shutil.copy(FIXTURES / "valid_trial.csv", source)
+    code, out, err = run_cli(["report", str(source), *BASE, *FAST, "-o", str(tmp_path / "out")], threads=1)
+    assert code == EXIT_OUTPUT and "No space left on device" in err and "Check free space" in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial.csv"], "no output folder left behind"
+
+
+def test_missing_glyphs_print_no_warning(tmp_path):
+    """Column names in scripts the chart font lacks (CJK, emoji): matplotlib's glyph warnings are
+    not printed (run in a process of its own: pytest would catch them before stderr)."""
+    result = subprocess.run([sys.executable, "-m", "targeting.cli", "report",
+                             str(FIXTURES / "cope_unicode_and_long_column_names.xlsx"), *FAST,
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.stderr == "", result.stderr
+
+
 def test_dangling_output_link_is_refused_before_the_analysis(tmp_path):
     source = tmp_path / "trial.csv"
     shutil.copy(FIXTURES / "valid_trial.csv", source)

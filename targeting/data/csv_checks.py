@@ -63,6 +63,16 @@ def refuse_short_lines(text: str, sep: str, name: str, *, first_line: int = 1) -
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
 
 
+def decimal_comma_hint(texts) -> str:
+    """Advice for text cells in a column of numbers when some are numbers with a decimal comma
+    (the column mixes "1,5" and "1.5", so it was not read as numbers); else ''."""
+    commas = [t for t in texts if "," in str(t) and _DECIMAL_COMMA.fullmatch(str(t).strip())]
+    if not commas:
+        return ""
+    return (f" {commas[0]!r} looks like a number written with a decimal comma, while other cells use a decimal "
+            "point: write every number of the column the same way (all '1.5', or all '1,5').")
+
+
 def read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns whose every value is a number with a decimal comma ("1,5") read as numbers.
 

@@ -16,6 +16,7 @@ from targeting.config import Budget, Config
 from targeting.data.checks import duplicate_id_findings, leakage_findings
 from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
+from targeting.data.csv_checks import decimal_comma_hint
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
 from targeting.data.order import canonical_order
 from targeting.data.read import READER_FINDINGS
@@ -277,10 +278,11 @@ def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
     y_all = as_numbers(y_raw)
     bad_text = y_raw.notna().to_numpy() & y_all.isna().to_numpy()
     if bad_text.any():
-        examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
+        texts = pd.unique(y_raw[bad_text].astype(str))
+        examples = ", ".join(repr(v) for v in texts[:3])
         raise InputError(
             f"Outcome column '{outcome}' must be numeric; found text {examples} in {rows_where(bad_text)}. "
-            "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
+            f"Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty.{decimal_comma_hint(texts)}"
         )
     if np.isinf(y_all.to_numpy()).any():
         raise InputError(
