@@ -24,7 +24,7 @@ import pytest
 
 from cli_helpers import run_cli
 from process_helpers import start_report, wait_until_writing
-from targeting.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
+from targeting.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
 from targeting.report.csv_text import FORMULA_START
 from targeting.report.outputs import OUTPUT_NAMES
 from targeting.sim.simulate import bleeding_trial
@@ -225,21 +225,37 @@ def test_help_shows_examples_outputs_and_choices():
 
 # -- signals and leftovers -----------------------------------------------------------------------
 
-def test_sigterm_while_writing_leaves_nothing(tmp_path):
+def _pack_being_written(outdir: Path) -> None:
+    """Wait until the pack's temporary file has content: openpyxl is writing its sheets."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        parts = list(outdir.glob(".pack.xlsx.*.part")) if outdir.exists() else []
+        if parts and parts[0].exists() and parts[0].stat().st_size > 0:
+            return
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, EXIT_TERMINATED, "terminated"),
+                                             (signal.SIGINT, EXIT_INTERRUPTED, "interrupted")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_while_writing_leaves_nothing(tmp_path, sig, code, word):
+    """Stopped while the outputs are written (the pack's generators among them): one line, no
+    traceback, nothing left."""
     source = tmp_path / "trial.csv"
-    bleeding_trial(400, seed=4).to_csv(source, index=False)
+    bleeding_trial(3000, seed=4).to_csv(source, index=False)
     outdir = tmp_path / "out"
     process = start_report(source, outdir, *BASE, *FAST, capture=True)
     try:
         wait_until_writing(process, outdir)
-        process.send_signal(signal.SIGTERM)
+        _pack_being_written(outdir)
+        process.send_signal(sig)
         _, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == EXIT_TERMINATED, err
-    assert "Traceback" not in err and "Exception ignored" not in err
-    assert "terminated" in err
+    assert process.returncode == code, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert word in err
     assert not outdir.exists() or list(outdir.iterdir()) == [], "no .part file and no output left"
 
 
