@@ -279,6 +279,7 @@ COPES = [
      ["Identifier column 'subject_id' repeats 1 value over 4 rows", "rows 10, 11, 12, 151", "one row per person"]),
     ("cope_decimal_commas.csv", BASE, ["200 people", "outcome: 'event', binary", "bmi (numeric)", "age (numeric)"]),
     ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
+    ("cope_rows_shuffled.csv", BASE, ["200 people (102 treated = 'Treatment'", "OK: the data can be used"]),
     ("cope_very_long_labels.csv", BASE, ["200 people", "region (categorical)", "anticoagulant_xxxxxxxx"]),
     ("cope_external_links.xlsx", SHEET,
      ["bmi (numeric)", "note: Sheet 'data' of 'cope_external_links.xlsx' has 200 cells (D2, D3, D4 and 197 more)",

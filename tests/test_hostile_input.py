@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from cli_helpers import run_cli
+from compare_helpers import assert_same
 from process_helpers import start_report, wait_until_writing
 from targeting.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
 from targeting.report.csv_text import FORMULA_START
@@ -342,6 +343,32 @@ def test_long_text_in_a_csv_is_refused_with_its_rows(tmp_path):
     frame.to_csv(source, index=False)
     code, out, err = run_cli(["validate", str(source), *BASE])
     assert code == EXIT_INPUT and "column 'note'" in err and "in row 4." in err, err
+
+
+def test_shuffled_rows_give_the_same_outputs(tmp_path):
+    """The same people in another row order, through the command: the same report.json (the
+    input's SHA-256 and the clock aside) and the same individuals.csv once sorted by id, each
+    person with their own row number in their own file."""
+    outputs = {}
+    for name in ("valid_trial.csv", "cope_rows_shuffled.csv"):
+        source = tmp_path / name.replace(".csv", "") / "trial.csv"  # one name: the title shows it
+        source.parent.mkdir()
+        shutil.copy(FIXTURES / name, source)
+        # The causal forest draws its subsamples by position: the fit that row order used to move.
+        code, _, err = run_cli(["report", str(source), *BASE, "--id", "subject_id", "--estimator", "causal_forest",
+                                "--folds", "3", "--quiet",
+                                "-o", str(source.parent / "out")], threads=1)
+        assert code == EXIT_OK, err
+        report = json.loads((source.parent / "out" / "report.json").read_text(encoding="utf-8"))
+        for key in ("input_sha256", "created"):
+            del report["provenance"][key]
+        people = pd.read_csv(source.parent / "out" / "individuals.csv")
+        rows = pd.read_csv(source).reset_index()  # each id's row number in its file
+        assert (people["id"].to_numpy() == rows.loc[people["row"] - 1, "subject_id"].to_numpy()).all(), name
+        outputs[name] = (report, people.sort_values("id").drop(columns="row").reset_index(drop=True))
+    (first, people_first), (second, people_second) = outputs.values()
+    assert_same(first, second)
+    pd.testing.assert_frame_equal(people_first, people_second, rtol=1e-9)
 
 
 def test_external_links_are_a_finding_of_the_report():

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from compare_helpers import assert_same
 from targeting.policy.search import assign, search_tree, to_node
 from targeting.sim.simulate import cate_lesson, financial_literacy
 from targeting.sim.studies import run_frame
@@ -87,23 +88,6 @@ def test_people_are_analysed_in_an_order_of_their_own():
     assert np.bincount(make_folds(first, 5, seed=1)).min() >= 99  # still a balanced split
 
 
-def _same(a, b, path=""):
-    """Equal nested report dicts: text exactly, numbers to 1e-9 (a forest's threaded sums vary in
-    their last bits from run to run, whatever the row order)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and list(a) == list(b), path
-        for key in a:
-            _same(a[key], b[key], f"{path}/{key}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            _same(x, y, f"{path}/{i}")
-    elif isinstance(a, float) and not isinstance(a, bool):
-        assert b == pytest.approx(a, rel=1e-9, abs=1e-12, nan_ok=True), path
-    else:
-        assert a == b, path
-
-
 @pytest.mark.parametrize("name", ["bleeding_trial", "financial_literacy", "cate_lesson"])
 def test_shuffled_rows_give_the_same_report(name):
     """A bundled example with its rows shuffled: the same report, every number and word, and the
@@ -124,7 +108,7 @@ def test_shuffled_rows_give_the_same_report(name):
     reports = [result.report.to_dict() for result in (first, second)]
     for report in reports:
         del report["provenance"]["created"]  # the clock, the one thing allowed to differ
-    _same(*reports)
+    assert_same(*reports)
     assert second.individuals["row"].tolist() == list(range(1, len(frame) + 1)), "in the file's order"
     back = second.individuals.assign(row=order[second.individuals["row"] - 1] + 1).sort_values("row")
     pd.testing.assert_frame_equal(back.reset_index(drop=True), first.individuals, rtol=1e-9)
