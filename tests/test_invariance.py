@@ -1,10 +1,14 @@
 """Invariances: what must not change when nothing meaningful changes."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from compare_helpers import assert_same
+from test_golden_numbers import EXAMPLES, GOLDEN, SECTIONS, numbers
 from targeting.policy.search import assign, search_tree, to_node
 from targeting.sim.simulate import cate_lesson, financial_literacy
 from targeting.sim.studies import run_frame
@@ -88,27 +92,41 @@ def test_people_are_analysed_in_an_order_of_their_own():
     assert np.bincount(make_folds(first, 5, seed=1)).min() >= 99  # still a balanced split
 
 
-@pytest.mark.parametrize("name", ["bleeding_trial", "financial_literacy", "cate_lesson"])
-def test_shuffled_rows_give_the_same_report(name):
-    """A bundled example with its rows shuffled: the same report, every number and word, and the
-    same individuals (each with the row it has in the shuffled file)."""
-    from pathlib import Path
-
+def _run_example(name, shuffle_seed=None):
+    """An example's run, its rows shuffled when ``shuffle_seed`` is given: (result, the order used)."""
     from targeting.config import merge_sources
     from targeting.data.read import RawInput, read_input
     from targeting.pipeline import run
 
     raw = read_input(Path(__file__).resolve().parents[1] / "examples" / f"{name}.xlsx")
     config = merge_sources(("defaults", {}), ("the workbook's config sheet", raw.sheet_config))
-    rng = np.random.default_rng(21)
-    order = rng.permutation(len(raw.frame))
-    frame = raw.frame.iloc[order].reset_index(drop=True)
-    first = run(raw, config)
-    second = run(RawInput(frame, raw.sheet_config, raw.name, raw.sha256, raw.data_sheet), config)
+    order = np.arange(len(raw.frame))
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(len(raw.frame))
+        raw = RawInput(raw.frame.iloc[order].reset_index(drop=True), raw.sheet_config, raw.name, raw.sha256,
+                       raw.data_sheet)
+    return run(raw, config), order
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_shuffled_rows_give_the_golden_numbers(name):
+    """A bundled example with its rows shuffled gives every number of the unshuffled report."""
+    report = _run_example(name, shuffle_seed=21)[0].report.to_dict()
+    found = {key: value for section in SECTIONS for key, value in numbers(report[section], section).items()}
+    expected = json.loads((GOLDEN / f"{name}.json").read_text())
+    assert sorted(found) == sorted(expected)
+    for key, value in expected.items():
+        assert found[key] == pytest.approx(value, rel=1e-7, abs=1e-10), key
+
+
+def test_shuffled_rows_give_the_same_report_and_individuals():
+    """Every word too, and the same individuals, each with the row it has in the shuffled file."""
+    first, _ = _run_example("bleeding_trial")
+    second, order = _run_example("bleeding_trial", shuffle_seed=22)
     reports = [result.report.to_dict() for result in (first, second)]
     for report in reports:
         del report["provenance"]["created"]  # the clock, the one thing allowed to differ
     assert_same(*reports)
-    assert second.individuals["row"].tolist() == list(range(1, len(frame) + 1)), "in the file's order"
+    assert second.individuals["row"].tolist() == list(range(1, len(order) + 1)), "in the file's order"
     back = second.individuals.assign(row=order[second.individuals["row"] - 1] + 1).sort_values("row")
     pd.testing.assert_frame_equal(back.reset_index(drop=True), first.individuals, rtol=1e-9)
