@@ -21,10 +21,9 @@ import pandas as pd
 
 from targeting.config import config_sheet_to_dict
 from targeting.data.csv_checks import read_decimal_commas, refuse_short_lines
-from targeting.data.xlsx_parts import (cell_ref, column_letter, external_references, part_size_facts,
-                                       unsaved_formulas_and_errors)
+from targeting.data.checks import external_link_findings
+from targeting.data.xlsx_parts import cell_ref, column_letter, part_size_facts, unsaved_formulas_and_errors
 from targeting.errors import InputError, rows_phrase
-from targeting.model.findings import Code, Finding, Severity, finding
 
 SUPPORTED = (".xlsx", ".csv", ".parquet")
 #: Characters a cell may hold: Excel's own limit. Longer text is not a spreadsheet cell a person
@@ -106,7 +105,7 @@ def read_input(path: str | Path) -> RawInput:
         _refuse_long_cells(frame, f"'{path.name}'")
         # Notes on the file travel with its data (as plain dicts: pandas may write attrs as JSON);
         # `prepare` adds them to its findings.
-        notes = _external_link_findings(path, data_sheet) if suffix == ".xlsx" else []
+        notes = external_link_findings(path, data_sheet) if suffix == ".xlsx" else []
         frame.attrs[READER_FINDINGS] = [asdict(note) for note in notes]
         return RawInput(frame, sheet_config, path.name, file_sha256(path), data_sheet)
     except OSError as exc:
@@ -223,22 +222,6 @@ def _read_workbook(path: Path):
 LEADING_ROWS = 100
 #: Key of ``DataFrame.attrs`` holding the findings the reader made about the file (as dicts).
 READER_FINDINGS = "reader_findings"
-
-
-def _external_link_findings(path: Path, sheet_name: str) -> list[Finding]:
-    """A warning when the data sheet's values come from formulas reading other workbooks."""
-    cells, workbooks = external_references(path, sheet_name)
-    if not cells:
-        return []
-    shown = ", ".join(cell_ref(r, c) for r, c in cells[:3]) + (f" and {len(cells) - 3:,} more" if len(cells) > 3 else "")
-    return [finding(
-        Code.EXTERNAL_LINKS, Severity.WARNING,
-        f"Sheet '{sheet_name}' of '{path.name}' has {len(cells):,} cell{'s' if len(cells) > 1 else ''} ({shown}) whose "
-        f"formulas read other workbooks ({', '.join(repr(w) for w in workbooks[:3])}). Their values are the copies "
-        "Excel saved when it last updated the links, so they may be stale. To analyse current values, open the "
-        "workbook in Excel, update the links (Data > Edit Links > Update Values) and save it, or paste the values.",
-        sheet=sheet_name, cells=len(cells), workbooks=workbooks,
-    )]
 
 
 def _refuse_oversized_parts(path: Path, names: set[str]) -> None:
