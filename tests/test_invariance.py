@@ -92,6 +92,23 @@ def test_people_are_analysed_in_an_order_of_their_own():
     assert np.bincount(make_folds(first, 5, seed=1)).min() >= 99  # still a balanced split
 
 
+def test_people_tied_on_covariates_arm_and_outcome_follow_their_other_columns():
+    """Brute force over every order of four rows, three of them alike but for their cost."""
+    from itertools import permutations
+
+    from targeting.data.order import canonical_order
+
+    frame = pd.DataFrame({"x": [1, 1, 1, 2], "cost": [3.0, 1.0, 2.0, 1.0]})
+    t, y = np.array([0, 0, 0, 1]), np.zeros(4)
+    seen = set()
+    for rows in permutations(range(4)):
+        rows = list(rows)
+        shuffled = frame.iloc[rows].reset_index(drop=True)
+        order = canonical_order(shuffled, ["x"], t[rows], y[rows], None)
+        seen.add(tuple(map(tuple, shuffled.iloc[order].to_numpy())))
+    assert len(seen) == 1
+
+
 def _run_example(name, shuffle_seed=None):
     """An example's run, its rows shuffled when ``shuffle_seed`` is given: (result, the order used)."""
     from targeting.config import merge_sources
