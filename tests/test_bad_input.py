@@ -184,6 +184,8 @@ REFUSALS = [
     ("parquet_list_column.parquet", BASE, EXIT_INPUT,
      ["column 'visits' holds lists or records", "rows 1, 2, 3, 4, 5 and 35 more", "Flatten it"]),
     ("parquet_bytes_column.parquet", BASE, EXIT_INPUT, ["column 'scan' holds raw bytes", "decode the bytes as text"]),
+    ("external_link_without_saved_value.xlsx", SHEET, EXIT_INPUT,
+     ["formulas whose results were never saved", "column 'bmi': 1 cell (D5)", "Paste Special > Values"]),
     ("mixed_decimal_marks.csv", BASE, EXIT_INPUT,
      ["Covariate 'bmi' holds numbers except for text '32,4'", "rows 7, 41, 42", "decimal comma", "all '1.5'"]),
     ("mixed_decimal_marks.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
