@@ -8,7 +8,7 @@ in the file's order (`Prepared.input_order`).
 
 The order follows the covariates in their file order, as the cross-fitting folds always have
 (`estimate.nuisance.person_order`), so each person keeps the fold and the part of the honest split
-they had before the people were ordered.
+they had before the people were ordered. Moving a column therefore still re-draws the folds.
 """
 
 from __future__ import annotations
