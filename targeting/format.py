@@ -181,3 +181,32 @@ def plain_numbers(text: Any) -> str:
     """Text made elsewhere with every number in scientific notation rewritten plainly
     (``4.559e+04 (2.04e+04)`` -> ``45,590 (20,400)``)."""
     return _SCIENTIFIC.sub(lambda m: fmt_num(float(m.group())), str(text))
+
+
+#: Most characters of one label (a column name, a category, a group) the brief shows, and the
+#: longest unbroken run of characters it shows inside a sentence. Longer ones lose their middle to
+#: an ellipsis: a label typed by a person stays whole, a 2,000-character cell does not fill pages.
+#: The pack and report.json keep the full text.
+LABEL_LIMIT = 60
+
+
+def shorten(text: Any, limit: int = LABEL_LIMIT) -> str:
+    """``text`` in at most ``limit`` characters: a longer one keeps its start and end around "…".
+
+    The end is kept as well as the start because labels often differ only there
+    (``Region 2023 north`` / ``Region 2023 south``).
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def shorten_words(text: Any, limit: int = LABEL_LIMIT) -> str:
+    """``text`` with every unbroken run of more than ``limit`` characters shortened (:func:`shorten`).
+
+    For sentences made with labels inside (rules, group names, findings): their words stay,
+    an over-long label in them is cut in its middle.
+    """
+    return re.sub(r"\S{%d,}" % (limit + 1), lambda m: shorten(m.group(), limit), str(text))

@@ -71,6 +71,9 @@ REFUSALS = [
     ("not_parquet.parquet", BASE, EXIT_INPUT, ["Parquet file", "could not be read"]),
     ("binary_garbage.csv", BASE, EXIT_INPUT, ["is not text", "Export the data again"]),
     ("ragged_rows.csv", BASE, EXIT_INPUT, ["line 7", "same number of fields"]),
+    ("ragged_short_rows.csv", BASE, EXIT_INPUT,
+     ["5 lines with fewer fields than the 14 names of its header line", "lines 5, 12, 13, 20, 30",
+      "line 5 has 13 fields", "Give every line 14 fields"]),
     # structure
     ("header_only.xlsx", SHEET, EXIT_INPUT, ["Sheet 'data'", "header but no data rows", "one row per person"]),
     ("header_only.csv", BASE, EXIT_INPUT, ["header but no data rows"]),
@@ -178,6 +181,15 @@ REFUSALS = [
      ["Sheet 'config'", "formulas whose results were never saved", "column 'value'", "B6", "Paste Special"]),
     ("outcome_extreme_scale.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
      ["Outcome column 'sbp'", "as large as 1.85e+302", "Rescale the column"]),
+    ("parquet_list_column.parquet", BASE, EXIT_INPUT,
+     ["column 'visits' holds lists or records", "rows 1, 2, 3, 4, 5 and 35 more", "Flatten it"]),
+    ("parquet_bytes_column.parquet", BASE, EXIT_INPUT, ["column 'scan' holds raw bytes", "decode the bytes as text"]),
+    ("external_link_without_saved_value.xlsx", SHEET, EXIT_INPUT,
+     ["formulas whose results were never saved", "column 'bmi': 1 cell (D5)", "Paste Special > Values"]),
+    ("mixed_decimal_marks.csv", BASE, EXIT_INPUT,
+     ["Covariate 'bmi' holds numbers except for text '32,4'", "rows 7, 41, 42", "decimal comma", "all '1.5'"]),
+    ("mixed_decimal_marks.csv", [*BASE, "--outcome", "sbp"], EXIT_INPUT,
+     ["Outcome column 'sbp' must be numeric", "'159,5'", "rows 7, 41, 42", "decimal comma, while other cells"]),
     ("cost_extreme.csv", [*BASE, "--cost", "cost", "--budget-total", "1e307"], EXIT_INPUT,
      ["Cost column 'cost'", "as large as 1e+308", "thousands or millions"]),
 ]
@@ -272,6 +284,11 @@ COPES = [
      ["Identifier column 'subject_id' repeats 1 value over 4 rows", "rows 10, 11, 12, 151", "one row per person"]),
     ("cope_decimal_commas.csv", BASE, ["200 people", "outcome: 'event', binary", "bmi (numeric)", "age (numeric)"]),
     ("cope_labels_that_trip_queries.xlsx", SHEET, ["400 people", "grp (categorical)", "index (numeric, 108 missing)"]),
+    ("cope_rows_shuffled.csv", BASE, ["200 people (102 treated = 'Treatment'", "OK: the data can be used"]),
+    ("cope_very_long_labels.csv", BASE, ["200 people", "region (categorical)", "anticoagulant_xxxxxxxx"]),
+    ("cope_external_links.xlsx", SHEET,
+     ["bmi (numeric)", "note: Sheet 'data' of 'cope_external_links.xlsx' has 200 cells (D2, D3, D4 and 197 more)",
+      "read other workbooks ('measurements.xlsx')", "copies Excel saved", "may be stale", "Update Values"]),
 ]
 
 

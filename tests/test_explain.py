@@ -42,7 +42,7 @@ def test_bins_are_the_mean_score_of_their_members():
     anticoagulant = curves["anticoagulant"]
     assert [b.label for b in anticoagulant.bins] == ["No", "Yes"]
     for b in anticoagulant.bins:
-        members = (frame["anticoagulant"] == b.label).to_numpy()
+        members = frame["anticoagulant"].to_numpy()[prepared.rows - 1] == b.label  # in the analysis' order
         assert b.n == members.sum()
         assert b.effect == pytest.approx(mean_interval(nuisances.gamma[members]).estimate)
     age = curves["age"]

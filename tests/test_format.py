@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from targeting.format import (DASH, fmt_change, fmt_change_ci, fmt_ci, fmt_effect, fmt_int, fmt_level, fmt_money,
-                              fmt_num, fmt_p, fmt_pct, fmt_per_1000, fmt_pp, fmt_rate, fmt_value, p_text,
-                              plain_numbers)
+from targeting.format import (DASH, LABEL_LIMIT, fmt_change, fmt_change_ci, fmt_ci, fmt_effect, fmt_int, fmt_level,
+                              fmt_money, fmt_num, fmt_p, fmt_pct, fmt_per_1000, fmt_pp, fmt_rate, fmt_value, p_text,
+                              plain_numbers, shorten, shorten_words)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -71,3 +71,17 @@ def test_p_text_and_thresholds_and_counts():
     assert fmt_value(46.50) == "46.5"
     assert fmt_value(51400) == "51,400"
     assert fmt_int(2341.4) == "2,341"
+
+
+def test_shorten_keeps_a_labels_start_and_end():
+    assert shorten("age") == "age"
+    assert shorten("x" * LABEL_LIMIT) == "x" * LABEL_LIMIT
+    assert shorten("abcdefghij", 7) == "abcd…ij"
+    cut = shorten("Region 2023 " + "z" * 100 + " north")
+    assert len(cut) == LABEL_LIMIT and cut.startswith("Region 2023 zz") and cut.endswith("z north")
+    assert shorten(12345, 4) == "12…5"
+
+
+def test_shorten_words_cuts_only_the_long_runs():
+    assert shorten_words("Treat if " + "y" * 100 + " is Yes", 10) == "Treat if yyyyyy…yyy is Yes"
+    assert shorten_words("age under 65 and sex is Female", 10) == "age under 65 and sex is Female"

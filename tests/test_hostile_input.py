@@ -8,7 +8,9 @@ facts those tables cannot: what is inside the files written, memory, signals.
 from __future__ import annotations
 
 import csv
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,8 +23,9 @@ import pandas as pd
 import pytest
 
 from cli_helpers import run_cli
+from compare_helpers import assert_same
 from process_helpers import start_report, wait_until_writing
-from targeting.errors import EXIT_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
+from targeting.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_OUTPUT, EXIT_TERMINATED
 from targeting.report.csv_text import FORMULA_START
 from targeting.report.outputs import OUTPUT_NAMES
 from targeting.sim.simulate import bleeding_trial
@@ -47,13 +50,32 @@ def dangerous_cells(path: Path) -> list[str]:
     return found
 
 
+#: The fixtures whose labels attack the outputs (formulas, XML-forbidden characters, HTML, queries,
+#: scripts, 2,000-character names), with their settings (workbooks carry a config sheet).
+HOSTILE_LABELS = {
+    "cope_hostile_ids_and_labels.csv": [*BASE, "--id", "patient"],
+    "cope_labels_look_like_formulas_or_html.csv": BASE,
+    "cope_labels_that_trip_queries.xlsx": [],
+    "cope_unicode_and_long_column_names.xlsx": [],
+    "cope_very_long_labels.csv": BASE,
+}
+
+
 @pytest.fixture(scope="module")
-def hostile_report(tmp_path_factory) -> Path:
-    outdir = tmp_path_factory.mktemp("hostile") / "out"
-    code, out, err = run_cli(["report", str(FIXTURES / "cope_hostile_ids_and_labels.csv"), *BASE, "--id", "patient",
-                              *FAST, "-o", str(outdir)], threads=1)
-    assert code == EXIT_OK, err
-    return outdir
+def hostile_reports(tmp_path_factory) -> dict[str, Path]:
+    """A full report on each hostile-labels fixture: its output folder, by fixture name."""
+    folders = {}
+    for name, args in HOSTILE_LABELS.items():
+        outdir = tmp_path_factory.mktemp("hostile") / Path(name).stem
+        code, out, err = run_cli(["report", str(FIXTURES / name), *args, *FAST, "-o", str(outdir)], threads=1)
+        assert code == EXIT_OK, f"{name}: {err}"
+        folders[name] = outdir
+    return folders
+
+
+@pytest.fixture(scope="module")
+def hostile_report(hostile_reports) -> Path:
+    return hostile_reports["cope_hostile_ids_and_labels.csv"]
 
 
 def test_individuals_csv_holds_no_formula_and_one_row_per_person(hostile_report):
@@ -67,16 +89,69 @@ def test_individuals_csv_holds_no_formula_and_one_row_per_person(hostile_report)
     assert back["id"].astype(str).tolist() == expected
 
 
-def test_pack_from_hostile_labels_loads(hostile_report):
-    book = openpyxl.load_workbook(hostile_report / "pack.xlsx")
-    texts = {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
-    assert any("North" in t for t in texts)
-    assert not any("\ufffe" in t or "\x01" in t for t in texts)
+def _texts(path: Path) -> set[str]:
+    book = openpyxl.load_workbook(path)
+    return {c.value for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+
+
+def test_every_pack_from_hostile_labels_loads_in_openpyxl(hostile_reports):
+    for name, outdir in hostile_reports.items():
+        texts = _texts(outdir / "pack.xlsx")
+        assert not any("\ufffe" in t or "\x01" in t for t in texts), name
+    assert any("North" in t for t in _texts(hostile_reports["cope_hostile_ids_and_labels.csv"] / "pack.xlsx"))
+
+
+@pytest.mark.skipif(not (shutil.which("libreoffice") or shutil.which("soffice")),
+                    reason="LibreOffice is not installed (openpyxl still opens every pack)")
+def test_every_pack_from_hostile_labels_loads_in_libreoffice(hostile_reports, tmp_path):
+    """LibreOffice opens each pack (one start for all): it refuses a file with malformed XML."""
     office = shutil.which("libreoffice") or shutil.which("soffice")
-    if office:
-        result = subprocess.run([office, "--headless", "--convert-to", "csv", "--outdir", str(hostile_report / "lo"),
-                                 str(hostile_report / "pack.xlsx")], capture_output=True, text=True, timeout=180)
-        assert result.returncode == 0 and list((hostile_report / "lo").glob("*.csv")), result.stderr
+    packs = []
+    for name, outdir in hostile_reports.items():
+        packs.append(tmp_path / f"{Path(name).stem}.xlsx")
+        shutil.copy(outdir / "pack.xlsx", packs[-1])
+    result = subprocess.run([office, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless",
+                             "--convert-to", "csv", "--outdir", str(tmp_path / "lo"), *map(str, packs)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    converted = {p.stem for p in (tmp_path / "lo").glob("*.csv") if p.stat().st_size > 0}
+    assert converted == {p.stem for p in packs}, result.stdout + result.stderr
+
+
+def test_every_csv_the_tool_writes_holds_no_formula(hostile_reports, tmp_path):
+    """individuals.csv of every hostile report, and every bundled example written as CSV."""
+    from targeting.sim.examples import EXAMPLES
+
+    written = [outdir / "individuals.csv" for outdir in hostile_reports.values()]
+    for example in EXAMPLES:
+        written.append(tmp_path / f"{example}.csv")
+        assert run_cli(["example", example, "-o", str(written[-1])])[0] == EXIT_OK
+    for path in written:
+        assert dangerous_cells(path) == [], path
+
+
+def test_long_labels_are_shortened_in_the_brief_and_whole_in_the_pack(hostile_reports):
+    """A 2,000-character column name and labels: every page of the brief renders them in at most
+    LABEL_LIMIT characters (no unbroken run is longer, the input's SHA-256 aside); the pack and
+    report.json keep them whole."""
+    from pypdf import PdfReader
+
+    sys.path.insert(0, str(FIXTURES))
+    from make_hostile_fixtures import LONG_LEVEL, LONG_NAME, LONG_SPACED_LEVEL
+    from targeting.format import LABEL_LIMIT
+
+    outdir = hostile_reports["cope_very_long_labels.csv"]
+    pages = [page.extract_text() for page in PdfReader(outdir / "brief.pdf").pages]
+    assert 5 <= len(pages) <= 9
+    sha = json.loads((outdir / "report.json").read_text(encoding="utf-8"))["provenance"]["input_sha256"]
+    html = (outdir / "brief.html").read_text(encoding="utf-8")
+    for text in [*pages, re.sub(r"<[^>]*>|data:[^\"']*", " ", html)]:
+        runs = [run.strip("()[];,.:'\"“”") for run in re.findall(r"\S+", text.replace(sha, ""))]
+        assert max(map(len, runs)) <= LABEL_LIMIT, [r[:80] for r in runs if len(r) > LABEL_LIMIT]
+    assert "anticoagulant_xxx" in "".join(pages), "the shortened name is shown"
+    texts = _texts(outdir / "pack.xlsx")
+    for label in (LONG_NAME, LONG_LEVEL, LONG_SPACED_LEVEL.strip()):
+        assert any(label in t for t in texts), "the pack keeps the full text"
 
 
 def test_outputs_are_readable_as_the_umask_allows(hostile_report):
@@ -151,21 +226,37 @@ def test_help_shows_examples_outputs_and_choices():
 
 # -- signals and leftovers -----------------------------------------------------------------------
 
-def test_sigterm_while_writing_leaves_nothing(tmp_path):
+def _pack_being_written(outdir: Path) -> None:
+    """Wait until the pack's temporary file has content: openpyxl is writing its sheets."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        parts = list(outdir.glob(".pack.xlsx.*.part")) if outdir.exists() else []
+        if parts and parts[0].exists() and parts[0].stat().st_size > 0:
+            return
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, EXIT_TERMINATED, "terminated"),
+                                             (signal.SIGINT, EXIT_INTERRUPTED, "interrupted")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_signal_while_writing_leaves_nothing(tmp_path, sig, code, word):
+    """Stopped while the outputs are written (the pack's generators among them): one line, no
+    traceback, nothing left."""
     source = tmp_path / "trial.csv"
-    bleeding_trial(400, seed=4).to_csv(source, index=False)
+    bleeding_trial(3000, seed=4).to_csv(source, index=False)
     outdir = tmp_path / "out"
     process = start_report(source, outdir, *BASE, *FAST, capture=True)
     try:
         wait_until_writing(process, outdir)
-        process.send_signal(signal.SIGTERM)
+        _pack_being_written(outdir)
+        process.send_signal(sig)
         _, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == EXIT_TERMINATED, err
-    assert "Traceback" not in err and "Exception ignored" not in err
-    assert "terminated" in err
+    assert process.returncode == code, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert word in err
     assert not outdir.exists() or list(outdir.iterdir()) == [], "no .part file and no output left"
 
 
@@ -187,6 +278,34 @@ def test_stale_parts_of_killed_runs_are_removed(tmp_path):
     assert "removed 2 unfinished files" in err
     code, _, err = run_cli(["report", str(source), *BASE, *FAST[:-1], "-o", str(outdir)], threads=1)
     assert "replaced the earlier outputs" in err and keep.exists()
+
+
+def test_full_disk_is_an_output_error_that_leaves_nothing(tmp_path, monkeypatch):
+    """No space left while writing the pack: a clear message, no folder, no temporary file."""
+    import errno
+
+    from targeting.report.excel import workbook
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(workbook, "write_workbook", full)
+    source = tmp_path / "trial.csv"
+    shutil.copy(FIXTURES / "valid_trial.csv", source)
+    code, out, err = run_cli(["report", str(source), *BASE, *FAST, "-o", str(tmp_path / "out")], threads=1)
+    assert code == EXIT_OUTPUT and "No space left on device" in err and "Check free space" in err, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial.csv"], "no output folder left behind"
+
+
+def test_missing_glyphs_print_no_warning(tmp_path):
+    """Column names in scripts the chart font lacks (CJK, emoji): matplotlib's glyph warnings are
+    not printed (run in a process of its own: pytest would catch them before stderr)."""
+    result = subprocess.run([sys.executable, "-m", "targeting.cli", "report",
+                             str(FIXTURES / "cope_unicode_and_long_column_names.xlsx"), *FAST,
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == EXIT_OK, result.stderr
+    assert result.stderr == "", result.stderr
 
 
 def test_dangling_output_link_is_refused_before_the_analysis(tmp_path):
@@ -224,6 +343,49 @@ def test_long_text_in_a_csv_is_refused_with_its_rows(tmp_path):
     frame.to_csv(source, index=False)
     code, out, err = run_cli(["validate", str(source), *BASE])
     assert code == EXIT_INPUT and "column 'note'" in err and "in row 4." in err, err
+
+
+def test_shuffled_rows_give_the_same_outputs(tmp_path):
+    """The same people in another row order, through the command: the same report.json (the
+    input's SHA-256 and the clock aside) and the same individuals.csv once sorted by id, each
+    person with their own row number in their own file."""
+    outputs = {}
+    for name in ("valid_trial.csv", "cope_rows_shuffled.csv"):
+        source = tmp_path / name.replace(".csv", "") / "trial.csv"  # one name: the title shows it
+        source.parent.mkdir()
+        shutil.copy(FIXTURES / name, source)
+        # The causal forest draws its subsamples by position: the fit that row order used to move.
+        code, _, err = run_cli(["report", str(source), *BASE, "--id", "subject_id", "--estimator", "causal_forest",
+                                "--folds", "3", "--quiet",
+                                "-o", str(source.parent / "out")], threads=1)
+        assert code == EXIT_OK, err
+        report = json.loads((source.parent / "out" / "report.json").read_text(encoding="utf-8"))
+        for key in ("input_sha256", "created"):
+            del report["provenance"][key]
+        people = pd.read_csv(source.parent / "out" / "individuals.csv")
+        rows = pd.read_csv(source).reset_index()  # each id's row number in its file
+        assert (people["id"].to_numpy() == rows.loc[people["row"] - 1, "subject_id"].to_numpy()).all(), name
+        outputs[name] = (report, people.sort_values("id").drop(columns="row").reset_index(drop=True))
+    (first, people_first), (second, people_second) = outputs.values()
+    assert_same(first, second)
+    pd.testing.assert_frame_equal(people_first, people_second, rtol=1e-9)
+
+
+def test_external_links_are_a_finding_of_the_report():
+    """The note reaches the findings the brief and the pack show; a workbook without links has none."""
+    from targeting.config import merge_sources
+    from targeting.data.prepare import prepare
+    from targeting.data.read import read_input
+
+    def link_notes(name):
+        raw = read_input(FIXTURES / name)
+        return [f for f in prepare(raw.frame, merge_sources(("sheet", raw.sheet_config))).findings
+                if f.code == "external_links"]
+
+    assert link_notes("cope_merged_cells.xlsx") == []
+    (note,) = link_notes("cope_external_links.xlsx")
+    assert note.severity == "warning"
+    assert note.values == {"sheet": "data", "cells": 200, "workbooks": ["measurements.xlsx"]}
 
 
 def test_row_numbers_agree_with_their_word():

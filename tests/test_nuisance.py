@@ -55,7 +55,7 @@ def test_a_known_propensity_is_used_as_given():
     frame["p_treat"] = np.where(frame["age"] > 55, 0.6, 0.4)  # a stratified design's known probabilities
     prepared, _ = _prepared(frame, {**BLEEDING, "propensity": "p_treat", "exclude": ["subject_id", "true_effect"]})
     nuisances = _fit(prepared)
-    e = frame["p_treat"].to_numpy()
+    e = frame["p_treat"].to_numpy()[prepared.rows - 1]  # the people in the analysis' order
     assert nuisances.propensity_known
     assert nuisances.propensity == pytest.approx(e, abs=0)
     t, y = prepared.t, prepared.y
@@ -104,9 +104,10 @@ def _events_in_one_fold():
     # With fewer treated events than folds, the folds are stratified by arm only, so they stay put
     # when a second treated event is added: pick one in the first event's fold.
     folds = make_folds(prepared, config.folds, config.seed)
-    treated = np.nonzero(prepared.t == 1)[0]
-    second = treated[1:][folds[treated[1:]] == folds[treated[0]]][0]
-    frame.loc[second, "event"] = 1
+    first = np.nonzero((prepared.t == 1) & (prepared.y == 1))[0][0]
+    others = np.nonzero((prepared.t == 1) & (prepared.y == 0))[0]
+    second = others[folds[others] == folds[first]][0]
+    frame.loc[prepared.rows[second] - 1, "event"] = 1  # back to the file's row of that person
     return frame
 
 

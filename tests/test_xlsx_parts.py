@@ -76,3 +76,33 @@ def test_unsaved_formulas_and_error_values_with_their_cells(workbook):
 def test_a_sheet_that_cannot_be_found_has_no_such_cells(workbook):
     assert unsaved_formulas_and_errors(workbook, "absolute") == []
     assert unsaved_formulas_and_errors(workbook, "missing") == []
+
+
+def test_external_references_count_shared_formulas_and_name_the_linked_files(tmp_path):
+    from targeting.data.xlsx_parts import external_references
+
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    workbook = WORKBOOK.replace("</sheets>", '</sheets><externalReferences><externalReference r:id="rId7"/>'
+                                '<externalReference r:id="rId8"/></externalReferences>')
+    rels = RELS.replace("</Relationships>", '<Relationship Id="rId7" Type="externalLink" Target="externalLinks/'
+                        'externalLink1.xml"/><Relationship Id="rId8" Type="externalLink" Target="externalLinks/'
+                        'externalLink2.xml"/></Relationships>')
+    sheet = """<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>
+      <row r="2"><c r="A2"><f t="shared" si="0" ref="A2:A4">'[2]Price list'!B2</f><v>1</v></c><c r="B2"><f>A2</f><v>1</v></c></row>
+      <row r="3"><c r="A3"><f t="shared" si="0"/><v>2</v></c></row>
+      <row r="4"><c r="A4"><f t="shared" si="0"/><v>3</v></c><c r="C4"><f>SUM([1]Other!A1:A9)</f><v>9</v></c></row>
+    </sheetData></worksheet>"""
+    path = tmp_path / "linked.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xl/workbook.xml", workbook)
+        archive.writestr("xl/_rels/workbook.xml.rels", rels)
+        archive.writestr("xl/worksheets/sheet2.xml", sheet)
+        archive.writestr("xl/worksheets/sheet1.xml", SHEET)
+        for n, target in ((1, "other.xlsx"), (2, "C:\\prices\\price list.xlsx")):
+            archive.writestr(f"xl/externalLinks/externalLink{n}.xml", "<externalLink/>")
+            archive.writestr(f"xl/externalLinks/_rels/externalLink{n}.xml.rels",
+                             f'<Relationships xmlns="{rel}"><Relationship Id="rId1" Target="{target}"/></Relationships>')
+    cells, workbooks = external_references(path, "data & more")
+    assert cells == [(1, 0), (2, 0), (3, 0), (3, 2)]
+    assert workbooks == ["other.xlsx", "price list.xlsx"]
+    assert external_references(path, "config") == ([], []), "a sheet without such formulas gets no note"

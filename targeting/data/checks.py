@@ -1,14 +1,17 @@
-"""Checks on valid data that warn rather than refuse: repeated identifiers and covariates that
-give the outcome away. Each returns findings, shown in the brief and the pack."""
+"""Checks on valid data that warn rather than refuse: repeated identifiers, covariates that give
+the outcome away, values copied from other workbooks. Each returns findings, shown in the brief
+and the pack."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from targeting.data.covariates import Covariate
+from targeting.data.xlsx_parts import cell_ref, external_references
 from targeting.errors import rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
@@ -38,6 +41,22 @@ def duplicate_id_findings(ids: np.ndarray | None, column: str | None, rows: np.n
         "person appears more than once, their outcome counts twice and intervals are too narrow. Keep one row "
         "per person.",
         column=column, n_values=len(values), n_rows=int(repeated.sum()),
+    )]
+
+
+def external_link_findings(path: Path, sheet_name: str) -> list[Finding]:
+    """A warning when the data sheet's values come from formulas reading other workbooks."""
+    cells, workbooks = external_references(path, sheet_name)
+    if not cells:
+        return []
+    shown = ", ".join(cell_ref(r, c) for r, c in cells[:3]) + (f" and {len(cells) - 3:,} more" if len(cells) > 3 else "")
+    return [finding(
+        Code.EXTERNAL_LINKS, Severity.WARNING,
+        f"Sheet '{sheet_name}' of '{path.name}' has {len(cells):,} cell{'s' if len(cells) > 1 else ''} ({shown}) whose "
+        f"formulas read other workbooks ({', '.join(repr(w) for w in workbooks[:3])}). Their values are the copies "
+        "Excel saved when it last updated the links, so they may be stale. To analyse current values, open the "
+        "workbook in Excel, update the links (Data > Edit Links > Update Values) and save it, or paste the values.",
+        sheet=sheet_name, cells=len(cells), workbooks=workbooks,
     )]
 
 

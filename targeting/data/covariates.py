@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.columns import as_numbers, is_numeric_column, looks_like_dates, require_column
+from targeting.data.csv_checks import decimal_comma_hint
 from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
@@ -131,11 +132,13 @@ def encode_categorical(name: str, text: pd.Series, rows: np.ndarray) -> EncodedC
         parsed = pd.to_numeric(text, errors="coerce")
         stray = text.notna().to_numpy() & parsed.isna().to_numpy()
         if parsed.notna().sum() >= 0.8 * (len(text) - n_missing):
-            examples = ", ".join(repr(v) for v in pd.unique(text[stray])[:3])
+            texts = pd.unique(text[stray])
+            examples = ", ".join(repr(v) for v in texts[:3])
             raise InputError(
                 f"Covariate '{name}' holds numbers except for text {examples} in "
                 f"{rows_phrase(rows[stray])}. Leave those cells empty if the value is unknown (missing "
                 f"values are handled), or correct them; or leave the column out with --exclude {name}."
+                + decimal_comma_hint(texts)
             )
         raise InputError(
             f"Covariate '{name}' has {len(levels)} different text values (at most {MAX_LEVELS} are supported). "

@@ -16,7 +16,10 @@ from targeting.config import Budget, Config
 from targeting.data.checks import duplicate_id_findings, leakage_findings
 from targeting.data.columns import as_numbers, require_column, rows_where, suggest_column
 from targeting.data.covariates import Covariate, choose_covariates, encode_covariates
+from targeting.data.csv_checks import decimal_comma_hint
 from targeting.data.expr import evaluate_subgroup, parse_subgroup
+from targeting.data.order import canonical_order
+from targeting.data.read import READER_FINDINGS
 from targeting.errors import ConfigError, InputError, rows_phrase
 from targeting.model.findings import Code, Finding, Severity, finding
 
@@ -33,7 +36,7 @@ class Prepared:
     """The validated data: arrays for the models plus what the report needs to describe them."""
 
     frame: pd.DataFrame
-    rows: np.ndarray
+    rows: np.ndarray  # each person's 1-based data row in the file; people are in `canonical_order`
     y: np.ndarray
     t: np.ndarray
     outcome: str
@@ -57,6 +60,11 @@ class Prepared:
     @property
     def n(self) -> int:
         return len(self.y)
+
+    @property
+    def input_order(self) -> np.ndarray:
+        """The permutation putting per-person arrays back in the file's row order."""
+        return np.argsort(self.rows, kind="stable")
 
     def budget_in_cost_units(self) -> float:
         """The budget on the cost scale used by the policy search (people count as cost 1)."""
@@ -151,6 +159,7 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     Returns
     -------
     Prepared
+        The people in `canonical_order` (not the file's), each with their file row in ``rows``.
 
     Raises
     ------
@@ -161,6 +170,7 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
     y_all = _outcome(frame, roles.outcome)
     t_all, treated_label, control_label = _treatment(frame, roles.treatment, config.treated_value)
     keep, findings = _rows_to_keep(y_all, t_all)
+    findings[:0] = [Finding(**note) for note in frame.attrs.get(READER_FINDINGS, [])]
     rows = np.nonzero(keep)[0] + 1
     data = frame.loc[keep].reset_index(drop=True)
     y = y_all.to_numpy()[keep]
@@ -188,12 +198,20 @@ def prepare(frame: pd.DataFrame, config: Config) -> Prepared:
         expression = parse_subgroup(text, list(data.columns))
         _refuse_subgroup_on_result(expression.columns, text, roles)
         evaluate_subgroup(expression, data)
+    # Checked in the file's order (messages name its first problems); analysed in an order of the
+    # people's content, so that nothing depends on where a row sits in the file.
+    order = canonical_order(data.drop(columns=roles.outcome), [c.name for c in covariates], t, y, ids)
+
+    def ordered(values):
+        return None if values is None else values[order]
+
     return Prepared(
-        frame=data, rows=rows, y=y.astype(float), t=t, outcome=roles.outcome, treatment=roles.treatment,
+        frame=data.iloc[order].reset_index(drop=True), rows=rows[order], y=y[order].astype(float), t=t[order],
+        outcome=roles.outcome, treatment=roles.treatment,
         treated_label=treated_label, control_label=control_label, outcome_binary=outcome_binary,
-        covariates=tuple(covariates), x_codes=x_codes, x_dense=x_dense, dense_names=tuple(dense_names),
-        cost=cost, cost_source=cost_source, propensity=propensity, true_effect=true_effect,
-        ids=ids,
+        covariates=tuple(covariates), x_codes=x_codes[order], x_dense=x_dense[order], dense_names=tuple(dense_names),
+        cost=cost[order], cost_source=cost_source, propensity=ordered(propensity), true_effect=ordered(true_effect),
+        ids=ordered(ids),
         budget=budget, sign=1.0 if config.direction == "higher-is-better" else -1.0,
         findings=tuple(findings),
     )
@@ -260,10 +278,11 @@ def _outcome(frame: pd.DataFrame, outcome: str) -> pd.Series:
     y_all = as_numbers(y_raw)
     bad_text = y_raw.notna().to_numpy() & y_all.isna().to_numpy()
     if bad_text.any():
-        examples = ", ".join(repr(v) for v in pd.unique(y_raw[bad_text].astype(str))[:3])
+        texts = pd.unique(y_raw[bad_text].astype(str))
+        examples = ", ".join(repr(v) for v in texts[:3])
         raise InputError(
             f"Outcome column '{outcome}' must be numeric; found text {examples} in {rows_where(bad_text)}. "
-            "Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty."
+            f"Recode those cells as numbers (e.g. 0/1 for an event) or leave them empty.{decimal_comma_hint(texts)}"
         )
     if np.isinf(y_all.to_numpy()).any():
         raise InputError(

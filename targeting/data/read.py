@@ -12,7 +12,7 @@ import io
 import math
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from targeting.config import config_sheet_to_dict
+from targeting.data.csv_checks import read_decimal_commas, refuse_short_lines
+from targeting.data.checks import external_link_findings
 from targeting.data.xlsx_parts import cell_ref, column_letter, part_size_facts, unsaved_formulas_and_errors
 from targeting.errors import InputError, rows_phrase
 
@@ -101,6 +103,10 @@ def read_input(path: str | Path) -> RawInput:
         else:
             frame = _check_header(_read_parquet(path), f"'{path.name}'")
         _refuse_long_cells(frame, f"'{path.name}'")
+        # Notes on the file travel with its data (as plain dicts: pandas may write attrs as JSON);
+        # `prepare` adds them to its findings.
+        notes = external_link_findings(path, data_sheet) if suffix == ".xlsx" else []
+        frame.attrs[READER_FINDINGS] = [asdict(note) for note in notes]
         return RawInput(frame, sheet_config, path.name, file_sha256(path), data_sheet)
     except OSError as exc:
         raise InputError(
@@ -214,6 +220,8 @@ def _read_workbook(path: Path):
 
 
 LEADING_ROWS = 100
+#: Key of ``DataFrame.attrs`` holding the findings the reader made about the file (as dicts).
+READER_FINDINGS = "reader_findings"
 
 
 def _refuse_oversized_parts(path: Path, names: set[str]) -> None:
@@ -377,32 +385,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"({frame.shape[1]} names), so the columns would not line up. Add the missing column names to the "
             "header line, or remove the extra separators at the ends of the rows."
         )
+    refuse_short_lines(text, sep, path.name, first_line=2 if declared else 1)
     raw_header = [_header_text(v) for v in header.iloc[0].tolist()] if len(header) else None
     frame = _check_header(frame, where, raw_header=raw_header)
     _refuse_long_cells(frame, where)
-    return _read_decimal_commas(frame)
-
-
-# A number written with a decimal comma, as European spreadsheets export it: "1,5", "-0,25", "12".
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+(,\d+)?")
-
-
-def _read_decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns whose every value is a number with a decimal comma ("1,5") read as numbers.
-
-    Such a column would otherwise be text: a covariate of categories, or an outcome refused as
-    not numeric. A column mixing "1,5" and "1.5", or holding other text, is left as it is.
-    """
-    for column in frame.columns:
-        values = frame[column]
-        if not _holds_text(values):
-            continue
-        present = pd.unique(values.dropna().astype(str).str.strip())
-        if (len(present) and any("," in v for v in present[:1000])
-                and all(_DECIMAL_COMMA.fullmatch(v) for v in present)):
-            frame[column] = pd.to_numeric(values.astype(str).str.strip().str.replace(",", ".", regex=False)
-                                          .where(values.notna()), errors="coerce")
-    return frame
+    return read_decimal_commas(frame)
 
 
 # Values Parquet can hold that are not one number or text per cell (list, struct and binary columns).

@@ -54,6 +54,25 @@ def sheet_part(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
     return None
 
 
+def _sheet_cells(data: bytes):
+    """Yield ``(row, column, element)`` for each cell of a sheet's XML (0-based), memory kept small."""
+    row, col = -1, -1
+    for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+        tag = element.tag.rsplit("}", 1)[-1]
+        if event == "start":
+            if tag == "row":
+                r = element.get("r")
+                row, col = (int(r) - 1 if r else row + 1), -1
+            continue
+        if tag == "c":
+            ref = element.get("r")
+            row, col = ref_to_index(ref) if ref else (row, col + 1)
+            yield row, col, element
+            element.clear()
+        elif tag == "row":
+            element.clear()
+
+
 def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, int, str, str]]:
     """Cells of a sheet that hold a formula with no saved result, or an Excel error value.
 
@@ -70,35 +89,19 @@ def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, 
             data = archive.read(part)
         if not re.search(rb"<(?:\w+:)?f[\s>/]", data) and not re.search(rb'\st="e"', data):
             return []
-        row, col = -1, -1
-        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
-            tag = element.tag.rsplit("}", 1)[-1]
-            if event == "start":
-                if tag == "row":
-                    r = element.get("r")
-                    row, col = (int(r) - 1 if r else row + 1), -1
-                continue
-            if tag == "c":
-                ref = element.get("r")
-                if ref:
-                    row, col = ref_to_index(ref)
-                else:
-                    col += 1
-                formula = value = None
-                for child in element:
-                    child_tag = child.tag.rsplit("}", 1)[-1]
-                    if child_tag == "f":
-                        formula = child
-                    elif child_tag == "v":
-                        value = child
-                kind = element.get("t")
-                if kind == "e":
-                    found.append((row, col, "error", (value.text if value is not None else None) or "#ERROR"))
-                elif formula is not None and (value is None or not value.text) and kind not in ("str", "inlineStr"):
-                    found.append((row, col, "formula", ""))
-                element.clear()
-            elif tag == "row":
-                element.clear()
+        for row, col, element in _sheet_cells(data):
+            formula = value = None
+            for child in element:
+                child_tag = child.tag.rsplit("}", 1)[-1]
+                if child_tag == "f":
+                    formula = child
+                elif child_tag == "v":
+                    value = child
+            kind = element.get("t")
+            if kind == "e":
+                found.append((row, col, "error", (value.text if value is not None else None) or "#ERROR"))
+            elif formula is not None and (value is None or not value.text) and kind not in ("str", "inlineStr"):
+                found.append((row, col, "formula", ""))
     except Exception:
         return []
     return found
@@ -132,3 +135,59 @@ def part_size_facts(archive: zipfile.ZipFile, part: str, *, text_limit: int,
                 max_row = max(max_row, max(map(int, rows)))
             tail = window[-(text_limit + 1):]
     return cells, False, (max_row, max_col)
+
+
+# A reference to another workbook inside a formula: [1]Prices!B2 or '[1]Price list'!B2.
+_EXTERNAL_REFERENCE = re.compile(r"\[(\d+)\]")
+
+
+def _external_workbooks(archive: zipfile.ZipFile) -> dict[int, str]:
+    """The other workbooks a workbook links to, by the number its formulas use (``[1]``)."""
+    book = ET.fromstring(archive.read("xl/workbook.xml"))
+    rels = ET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {r.get("Id"): r.get("Target") for r in rels if r.get("Id")}
+    names = {}
+    references = [e for e in book.iter() if e.tag.rsplit("}", 1)[-1] == "externalReference"]
+    for number, element in enumerate(references, 1):
+        rid = next((v for k, v in element.attrib.items() if k.rsplit("}", 1)[-1] == "id"), None)
+        part = posixpath.normpath(posixpath.join("xl", targets.get(rid) or ""))
+        link_rels = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+        target = None
+        if link_rels in archive.namelist():
+            target = next((r.get("Target") for r in ET.fromstring(archive.read(link_rels)) if r.get("Target")), None)
+        names[number] = posixpath.basename(target.replace("\\", "/")) if target else f"linked workbook {number}"
+    return names
+
+
+def external_references(path: Path, sheet_name: str) -> tuple[list[tuple[int, int]], list[str]]:
+    """Cells of a sheet whose formulas read other workbooks, and the names of those workbooks.
+
+    Returns ``(cells, workbooks)``: 0-based (row, column) of each such cell (a shared formula
+    counts in every cell that uses it), and the linked files' names. Their values in this file are
+    the copies Excel saved when it last updated the links. Any surprise in the file's structure
+    returns nothing: this is a note, never a reason to fail a file that reads.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not any(n.startswith("xl/externalLinks/") for n in archive.namelist()):
+                return [], []
+            part = sheet_part(archive, sheet_name)
+            if part is None:
+                return [], []
+            workbooks = _external_workbooks(archive)
+            data = archive.read(part)
+        cells, numbers, shared = [], set(), {}
+        for row, col, element in _sheet_cells(data):
+            formula = next((child for child in element if child.tag.rsplit("}", 1)[-1] == "f"), None)
+            if formula is None:
+                continue
+            found = {int(n) for n in _EXTERNAL_REFERENCE.findall(formula.text or "")}
+            if formula.get("t") == "shared" and formula.get("si") is not None:  # the master cell holds the text
+                found = (shared.setdefault(formula.get("si"), found) if formula.text
+                         else shared.get(formula.get("si"), set()))
+            if found:
+                cells.append((row, col))
+                numbers |= found
+    except Exception:
+        return [], []
+    return cells, [workbooks.get(n, f"linked workbook {n}") for n in sorted(numbers)]

@@ -35,6 +35,7 @@ class Code(str, Enum):
     UNDERDETERMINED_DR = "underdetermined_dr_learner"
     DUPLICATE_IDS = "duplicate_ids"
     OUTCOME_LEAKAGE = "outcome_leakage"
+    EXTERNAL_LINKS = "external_links"
 
 
 @dataclass(frozen=True)

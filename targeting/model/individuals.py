@@ -14,7 +14,9 @@ def individuals_table(prepared: Prepared, cate: CateResult, treat: np.ndarray, p
                       risk_fifth: np.ndarray) -> pd.DataFrame:
     """One row per analysed person: 1-based data row, id, out-of-fold CATE with its interval (NaN
     when the estimator gives none), the rule's decision, the leaf ("root" for a tree without splits)
-    and the fifth of predicted untreated outcome (the baseline-risk strata's queries select on it)."""
+    and the fifth of predicted untreated outcome (the baseline-risk strata's queries select on it).
+
+    The arrays are in the analysis' order of people (`Prepared`); the table is in the file's."""
     frame = pd.DataFrame({"row": prepared.rows})
     if prepared.ids is not None:
         frame["id"] = prepared.ids
@@ -24,4 +26,4 @@ def individuals_table(prepared: Prepared, cate: CateResult, treat: np.ndarray, p
     frame["treat"] = treat.astype(int)
     frame["leaf"] = np.where(path == "", "root", path)
     frame[RISK_COLUMN] = risk_fifth
-    return frame
+    return frame.iloc[prepared.input_order].reset_index(drop=True)

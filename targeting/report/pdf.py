@@ -24,7 +24,8 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher
 
 from targeting.format import (fmt_change, fmt_change_ci, fmt_ci, fmt_effect, fmt_int, fmt_level, fmt_money, fmt_num,
-                              fmt_p, fmt_pct, fmt_per_1000, fmt_rate, fmt_value, p_text, plain_numbers)
+                              fmt_p, fmt_pct, fmt_per_1000, fmt_rate, fmt_value, p_text, plain_numbers, shorten,
+                              shorten_words)
 from targeting.model.narrative import (DECISION_CAVEATS, VERDICT_WORDS, arm_label, budget_words, expression_words,
                                        outcome_words, shown_flag)
 from targeting.report import charts
@@ -76,7 +77,8 @@ def make_environment() -> jinja2.Environment:
     formatters = dict(fmt_pct=fmt_pct, fmt_effect=fmt_effect, fmt_money=fmt_money, fmt_num=fmt_num, fmt_p=fmt_p,
                       fmt_int=fmt_int, p_text=p_text, fmt_value=fmt_value, fmt_level=fmt_level, fmt_change=fmt_change,
                       fmt_per_1000=fmt_per_1000, fmt_rate=fmt_rate, plain_numbers=plain_numbers,
-                      words=outcome_words, group_name=_group_name, shown_flag=shown_flag)
+                      words=outcome_words, group_name=_group_name, shown_flag=shown_flag,
+                      shorten=shorten, shorten_words=shorten_words)  # labels bounded in the brief only
     env.filters.update({name: _strict(f) for name, f in formatters.items()})
     env.globals.update(fmt_ci=_strict(fmt_ci), fmt_change_ci=_strict(fmt_change_ci))
     return env
