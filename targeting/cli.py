@@ -63,6 +63,9 @@ FLAG_HELP = {
 # Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
 # matplotlib's warning about it is noise on the terminal.
 IGNORED_WARNINGS = (r"Glyph \d+ .* missing from font",)
+# What the spare process loads early: the nuisance models' learners (scikit-learn), then the brief's
+# renderers (WeasyPrint, matplotlib, Jinja2).
+SPARE_MODULES = ("targeting.estimate.learners", "targeting.report.html")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -127,18 +130,18 @@ def effective_config(args: argparse.Namespace, sheet_config: dict) -> Config:
 
 
 def _report(args) -> int:
-    from targeting.parallel import SpareProcess
+    from targeting.parallel import SpareProcess, Workers
     from targeting.progress import reporter
-    from targeting.report.outputs import RENDERER_MODULES
 
     workers = parse_workers(args.workers)
     # The clock starts before the heavy imports, so that the first line comes early and the time
     # the libraries take to load is shown as a stage of its own.
     progress = reporter(quiet=args.quiet)
-    # With a second core, the brief's renderers load there while this process computes.
-    spare = SpareProcess(RENDERER_MODULES, ignored_warnings=IGNORED_WARNINGS) if workers > 1 else None
+    # With a second core, the spare process loads the models and the brief's renderers there while
+    # this process reads the input; it then shares small fits and renders the brief.
+    spare = SpareProcess(SPARE_MODULES, ignored_warnings=IGNORED_WARNINGS) if workers > 1 else None
     try:
-        return _run_report(args, progress, workers, spare)
+        return _run_report(args, progress, Workers(workers, spare), spare)
     finally:
         if spare is not None:
             spare.close()
@@ -146,7 +149,7 @@ def _report(args) -> int:
             progress.close()
 
 
-def _run_report(args, progress, workers: int, spare) -> int:
+def _run_report(args, progress, workers, spare) -> int:
     from targeting.data.read import read_input
     from targeting.report.outputs import check_outdir, default_outdir
 
@@ -164,6 +167,8 @@ def _run_report(args, progress, workers: int, spare) -> int:
         progress("loaded the models")
     result = run(raw, config, progress=progress, workers=workers)
     paths = write_outputs(result, outdir, progress=progress, spare=spare)
+    if progress is not None:
+        progress.close()  # the bar goes before the paths are printed on the same terminal
     for path in paths:
         print(printable(str(path)))
     return EXIT_OK

@@ -6,16 +6,22 @@ one pickled copy per task, which keeps a million-row run's memory bounded. Every
 OpenMP/BLAS thread, so that two processes on two cores never oversubscribe them (and a busy shared
 machine is not slowed further by spinning threads). Results come back in task order; since each
 task is a pure function of its arguments and its own seed, the report does not depend on the
-number of workers.
+number of workers. Warnings raised in a worker are raised again here, in task order.
 
 Starting the workers costs about a second of one core (each imports scikit-learn) on top of
-dispatching: jobs smaller than `MIN_PARALLEL_SECONDS` of estimated serial work run in this process.
+dispatching: jobs smaller than `MIN_PARALLEL_SECONDS` of estimated serial work do not start them.
+They run in this process, shared with the `SpareProcess` the command started at its beginning
+when there is one (it has long finished starting by then).
 """
 
 from __future__ import annotations
 
+import collections
 import os
+import threading
+import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 # More workers than this rarely pays for their memory (each holds its own copy of a fold's rows).
@@ -23,6 +29,9 @@ MAX_DEFAULT_WORKERS = 4
 # Below this much estimated serial work (seconds on one core) a job runs serially: bench/scale.py
 # measured the cold start of two workers at 1.5-2 s of wall time on this project's 2-core machine.
 MIN_PARALLEL_SECONDS = 4.0
+# A job this small shares the spare process (no start-up to pay, a few milliseconds per task).
+MIN_SHARED_SECONDS = 0.3
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 def available_cores() -> int:
@@ -39,13 +48,42 @@ def default_workers() -> int:
 
 
 def worth_parallel(workers: int, tasks: int, serial_seconds: float) -> bool:
-    """Whether ``tasks`` tasks estimated at ``serial_seconds`` in all gain from ``workers`` processes."""
+    """Whether ``tasks`` tasks estimated at ``serial_seconds`` in all gain from ``workers`` new processes."""
     return workers > 1 and tasks > 1 and serial_seconds >= MIN_PARALLEL_SECONDS
 
 
-def map_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: int,
+class Workers:
+    """Where independent tasks may run: this process, a `SpareProcess` started early, worker processes.
+
+    Parameters
+    ----------
+    count : int
+        Most processes computing at once (this one included); 1 runs everything here.
+    spare : SpareProcess, optional
+        A process already running: jobs too small for new workers share it with this process.
+    """
+
+    def __init__(self, count: int, spare: "SpareProcess | None" = None) -> None:
+        self.count = count
+        self.spare = spare if count > 1 else None
+
+    def map(self, function: Callable[..., Any], tasks: Sequence[tuple], *,
+            serial_seconds: float = float("inf")) -> list[Any]:
+        """``[function(*task) for task in tasks]`` (see `map_tasks`)."""
+        if worth_parallel(self.count, len(tasks), serial_seconds):
+            return _on_new_workers(function, tasks, self.count)
+        if self.spare is not None and len(tasks) > 1 and serial_seconds >= MIN_SHARED_SECONDS:
+            return _shared_with_spare(function, tasks, self.spare)
+        return [function(*task) for task in tasks]
+
+
+def map_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: "int | Workers",
               serial_seconds: float = float("inf")) -> list[Any]:
-    """``[function(*task) for task in tasks]``, on ``workers`` processes when that pays.
+    """``[function(*task) for task in tasks]``, on several processes when that pays.
+
+    Jobs of at least `MIN_PARALLEL_SECONDS` go to new worker processes; smaller ones of at least
+    `MIN_SHARED_SECONDS` are shared between this process and the spare one, when there is one;
+    the rest run here.
 
     Parameters
     ----------
@@ -53,23 +91,81 @@ def map_tasks(function: Callable[..., Any], tasks: Sequence[tuple], *, workers: 
         A module-level function (it is pickled by reference); it must depend only on its arguments.
     tasks : sequence of tuple
         The positional arguments of each call.
-    workers : int
-        Most processes to use; 1 runs everything in this process.
+    workers : int or Workers
+        Most processes to use (1: everything here), or where to run.
     serial_seconds : float, optional
-        Estimated time of all tasks run one by one; below `MIN_PARALLEL_SECONDS` they run serially.
+        Estimated time of all tasks run one by one.
 
     Returns
     -------
     list
         The results, in the order of ``tasks``.
     """
-    if not worth_parallel(workers, len(tasks), serial_seconds):
-        return [function(*task) for task in tasks]
+    return (workers if isinstance(workers, Workers) else Workers(workers)).map(function, tasks,
+                                                                                serial_seconds=serial_seconds)
+
+
+def _on_new_workers(function: Callable[..., Any], tasks: Sequence[tuple], count: int) -> list[Any]:
     from joblib import Parallel, delayed, parallel_config
 
     # inner_max_num_threads: loky limits OpenMP and BLAS to one thread before the worker imports them.
     with parallel_config(backend="loky", inner_max_num_threads=1, max_nbytes="1M", mmap_mode="r"):
-        return Parallel(n_jobs=min(workers, len(tasks)))(delayed(function)(*task) for task in tasks)
+        done = Parallel(n_jobs=min(count, len(tasks)))(delayed(_recording_warnings)(function, task)
+                                                       for task in tasks)
+    return _raise_warnings(done)
+
+
+def _shared_with_spare(function: Callable[..., Any], tasks: Sequence[tuple], spare: "SpareProcess") -> list[Any]:
+    """This process takes tasks from the front, the spare one from the back, each as soon as it is
+    free (the spare may still be loading its modules); results in task order."""
+    lock = threading.Lock()
+    queue = collections.deque(range(len(tasks)))
+    sent: dict[int, Any] = {}
+
+    def feed(_done=None) -> None:
+        with lock:  # taking a task and recording it happen together, so none is lost at the end
+            if not queue:
+                return
+            index = queue.pop()
+            try:
+                sent[index] = future = spare.submit(_recording_warnings, function, tasks[index])
+            except BrokenProcessPool:  # the spare is gone: this process does the rest
+                queue.append(index)
+                return
+        future.add_done_callback(feed)
+
+    feed()
+    done: dict[int, tuple[Any, list]] = {}
+    while True:
+        with lock:
+            if not queue:
+                break
+            index = queue.popleft()
+        done[index] = (function(*tasks[index]), [])
+    for index, future in list(sent.items()):
+        try:
+            done[index] = future.result()
+        except BrokenProcessPool:  # the spare died (killed, out of memory): compute its share here
+            done[index] = (function(*tasks[index]), [])
+    return _raise_warnings([done[index] for index in range(len(tasks))])
+
+
+def _raise_warnings(done: list[tuple[Any, list]]) -> list[Any]:
+    """The results; the workers' warnings raised here in task order, as a serial run would."""
+    results = []
+    for result, caught in done:
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        results.append(result)
+    return results
+
+
+def _recording_warnings(function: Callable[..., Any], task: tuple) -> tuple[Any, list[tuple]]:
+    """``function(*task)`` in a worker, with the warnings it raised (a worker's own would be lost)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*task)
+    return result, [(w.message, w.category, w.filename, w.lineno) for w in caught]
 
 
 def _quiet_worker(modules: tuple[str, ...], ignored_warnings: tuple[str, ...]) -> None:
@@ -102,13 +198,13 @@ class SpareProcess:
     """
 
     def __init__(self, modules: tuple[str, ...], ignored_warnings: tuple[str, ...] = ()) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from joblib.externals.loky import ProcessPoolExecutor
 
-        # spawn: a fresh interpreter (forking a process that has started OpenMP threads is unsafe).
-        self.executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_quiet_worker, initargs=(modules, ignored_warnings))
-        self.warm = self.executor.submit(int)  # starts the process now, not at the first real call
+        # loky starts a fresh interpreter (forking a process that may have started OpenMP threads is
+        # unsafe) and, unlike multiprocessing's spawn, does not re-run the caller's main script there.
+        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_quiet_worker,
+                                            initargs=(modules, ignored_warnings), env=ONE_THREAD)
+        self.executor.submit(int)  # starts the process now, not at the first real call
 
     def submit(self, function: Callable[..., Any], *args: Any):
         """Run ``function(*args)`` there; returns its future."""
@@ -116,8 +212,4 @@ class SpareProcess:
 
     def close(self) -> None:
         """Stop the process; a call still running (after an interruption) is abandoned, not awaited."""
-        processes = list(getattr(self.executor, "_processes", {}).values())
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:  # it ignores Ctrl-C, and the interpreter's exit would wait for it
-            if process.is_alive():
-                process.terminate()
+        self.executor.shutdown(wait=False, kill_workers=True)

@@ -27,6 +27,7 @@ from targeting.model import narrative
 from targeting.model.individuals import individuals_table
 from targeting.model.provenance import provenance
 from targeting.model.report import SCHEMA_VERSION, ReportModel
+from targeting.parallel import Workers
 from targeting.policy.stage import honest_split, learn_policy, policy_settings
 
 
@@ -54,7 +55,7 @@ class _Progress:
 
 
 def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None] | None = None,
-        workers: int = 1) -> RunResult:
+        workers: int | Workers = 1) -> RunResult:
     """Run every stage on one input.
 
     Parameters
@@ -66,7 +67,7 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     progress : callable, optional
         Called as ``progress(stage_name, seconds_since_start)`` after each stage; if it has a
         ``data_size(rows, covariates)`` method, that is called once the data are validated.
-    workers : int, optional
+    workers : int or Workers, optional
         Processes the model fits may use (`targeting.parallel`); the report does not depend on it.
     """
     # One OpenMP thread per model fit: on two cores, gradient boosting gains little from threads,
@@ -75,7 +76,7 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
         return _run(raw, config, _Progress(progress), workers)
 
 
-def _run(raw: RawInput, config: Config, step: _Progress, workers: int) -> RunResult:
+def _run(raw: RawInput, config: Config, step: _Progress, workers: int | Workers) -> RunResult:
     prepared = prepare(raw.frame, config)
     step(f"validated {prepared.n:,} rows x {len(prepared.covariates)} covariates")
     step.data_size(prepared.n, len(prepared.covariates))

@@ -39,6 +39,8 @@ STAGES = (
 )
 FIRST_MODELLED = 3  # `expected_seconds` starts at the nuisances
 REFRESH_SECONDS = 0.5
+PRIOR_SECONDS = 2.0
+BAR_WIDTH = 20
 
 
 def expected_seconds(rows: int, columns: int) -> list[float]:
@@ -94,7 +96,6 @@ class Bar(PlainLines):
         self.expected: list[float] | None = None
         self.done_expected = 0.0    # expected seconds of the stages finished since the size was known
         self.done_actual = 0.0
-        self.sized_at = None
         self.stop = threading.Event()
         self.ticker = threading.Thread(target=self._tick, daemon=True)
         self.ticker.start()
@@ -102,7 +103,6 @@ class Bar(PlainLines):
     def data_size(self, rows: int, columns: int) -> None:
         with self.lock:
             self.expected = expected_seconds(rows, columns)
-            self.sized_at = time.perf_counter()
 
     def __call__(self, text: str, _seconds: float | None = None) -> None:
         with self.lock:
@@ -110,7 +110,7 @@ class Bar(PlainLines):
             index = next((i for i, (_, prefix) in enumerate(STAGES) if prefix and text.startswith(prefix)), None)
             if index is not None:
                 expected = self._expected_of(self.stage_index)
-                if expected is not None and self.sized_at is not None and self.stage_start >= self.sized_at:
+                if expected is not None:
                     self.done_expected += expected
                     self.done_actual += now - self.stage_start
                 self.stage_index, self.stage_start = index + 1, now
@@ -129,7 +129,9 @@ class Bar(PlainLines):
         if self.expected is None:
             return None
         position = max(self.stage_index - FIRST_MODELLED, 0)
-        pace = self.done_actual / self.done_expected if self.done_expected > 0 else 1.0
+        # This run's pace against the model, damped by PRIOR_SECONDS at the model's own pace so
+        # that one quick or slow first stage does not swing the estimate.
+        pace = (self.done_actual + PRIOR_SECONDS) / (self.done_expected + PRIOR_SECONDS)
         current = self.expected[position] if position < len(self.expected) else 0.0
         in_stage = time.perf_counter() - self.stage_start
         left_here = max(current * pace - in_stage, 0.1 * current * pace)
@@ -141,12 +143,12 @@ class Bar(PlainLines):
         left = self.time_left()
         elapsed = self.elapsed()
         if left is None:
-            return f"  {label} ... {elapsed:.0f} s"
+            return f"  {elapsed:.0f} s  {label}"
         share = elapsed / (elapsed + left) if elapsed + left > 0 else 1.0
-        width = 20
-        filled = int(round(share * width))
-        bar = "#" * filled + "-" * (width - filled)
-        return f"  [{bar}] {share:4.0%}  {label} ... {elapsed:.0f} s, about {_duration(left)} left"
+        filled = int(round(share * BAR_WIDTH))
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        # Times before the stage's words: a narrow terminal cuts the words, not the estimate.
+        return f"  [{bar}] {share:4.0%}  {elapsed:.0f} s, about {_duration(left)} left  {label}"
 
     def _draw(self) -> None:
         columns = shutil.get_terminal_size((80, 24)).columns
@@ -163,7 +165,9 @@ class Bar(PlainLines):
                 self._draw()
 
     def close(self) -> None:
-        """Stop redrawing and remove the bar (the finished lines stay)."""
+        """Stop redrawing and remove the bar (the finished lines stay); closing twice is harmless."""
+        if self.stop.is_set():
+            return
         self.stop.set()
         self.ticker.join()
         with self.lock:

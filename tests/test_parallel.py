@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -39,6 +40,18 @@ def test_tasks_come_back_in_order_from_the_workers(always_parallel):
     assert parallel.map_tasks(np.sum, tasks, workers=2) == [10.0, 0.0, 3.0, float(3_999_999 * 4_000_000 // 2)]
 
 
+def _warn_and_return(value: int) -> int:
+    warnings.warn(f"task {value} warns", UserWarning)
+    return value
+
+
+def test_warnings_of_the_workers_are_raised_here_in_task_order(always_parallel):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert parallel.map_tasks(_warn_and_return, [(1,), (2,), (3,)], workers=2) == [1, 2, 3]
+    assert [str(w.message) for w in caught] == ["task 1 warns", "task 2 warns", "task 3 warns"]
+
+
 def test_nuisances_are_identical_on_one_and_two_workers(always_parallel):
     frame = bleeding_trial(600, seed=4)
     config = merge_sources(("test", {"outcome": "event", "treatment": "treatment", "folds": 3}))
@@ -49,6 +62,27 @@ def test_nuisances_are_identical_on_one_and_two_workers(always_parallel):
         two = fit_nuisances(prepared, folds=folds, seed=0, workers=2)
     for name in ("mu0", "mu1", "propensity", "gamma0", "gamma1"):
         np.testing.assert_array_equal(getattr(two, name), getattr(serial, name))
+
+
+def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
+    frame = bleeding_trial(400, seed=6)
+    config = merge_sources(("test", {"outcome": "event", "treatment": "treatment", "folds": 3}))
+    prepared = prepare(frame, config)
+    folds = make_folds(prepared, 3, 0)
+    spare = parallel.SpareProcess(("targeting.estimate.learners",))
+    try:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            serial = fit_nuisances(prepared, folds=folds, seed=0, workers=1)
+            shared = fit_nuisances(prepared, folds=folds, seed=0, workers=parallel.Workers(2, spare))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = parallel.Workers(2, spare).map(_warn_and_return, [(k,) for k in range(6)], serial_seconds=1.0)
+    finally:
+        spare.close()
+    for name in ("mu0", "mu1", "propensity", "gamma0", "gamma1"):
+        np.testing.assert_array_equal(getattr(shared, name), getattr(serial, name))
+    assert values == list(range(6))
+    assert [str(w.message) for w in caught] == [f"task {k} warns" for k in range(6)]
 
 
 def _numbers(value, path=""):

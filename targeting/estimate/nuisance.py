@@ -17,7 +17,7 @@ from targeting.data.prepare import Prepared
 from targeting.errors import EstimationError
 from targeting.estimate.learners import fit_fold, outcome_learner, propensity_learner
 from targeting.model.findings import Code, Finding, Severity, finding
-from targeting.parallel import map_tasks
+from targeting.parallel import Workers, map_tasks
 
 OVERLAP_BOUNDS = (0.05, 0.95)
 PROPENSITY_FLOOR = 0.01
@@ -157,7 +157,7 @@ def _fold_tasks(prepared: Prepared, folds: np.ndarray, seed: int, categorical: n
     return tasks, constants
 
 
-def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int, workers: int = 1) -> Nuisances:
+def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int, workers: int | Workers = 1) -> Nuisances:
     """Fit mu0, mu1 and e out-of-fold and compute the DR scores.
 
     Parameters
@@ -168,7 +168,7 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int, workers: 
         Fold label per person (see `make_folds`).
     seed : int
         Seed for the learners.
-    workers : int, optional
+    workers : int or Workers, optional
         Processes the fits may use (`targeting.parallel.map_tasks`); the result does not depend on it.
 
     Raises

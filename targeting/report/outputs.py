@@ -91,10 +91,6 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-# What the brief's renderers import (WeasyPrint, matplotlib, Jinja2): a spare process may load them early.
-RENDERER_MODULES = ("targeting.report.html",)
-
-
 def write_outputs(result: "RunResult", outdir: Path, *, progress: Callable[[str], None] | None = None,
                   spare: "SpareProcess | None" = None) -> list[Path]:
     """Render and write brief.pdf, brief.html, pack.xlsx, report.json and individuals.csv into ``outdir``.
@@ -102,7 +98,7 @@ def write_outputs(result: "RunResult", outdir: Path, *, progress: Callable[[str]
     The five files replace earlier outputs in ``outdir`` together, only once all are complete;
     they are readable as the umask allows, like any file the user creates. ``progress``, if given,
     is called with a short description after each step. With ``spare`` (a `SpareProcess` that
-    imported `RENDERER_MODULES`), the brief is rendered there while this process writes the rest.
+    imported `targeting.report.html`), the brief is rendered there while this process writes the rest.
 
     Returns
     -------
