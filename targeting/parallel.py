@@ -11,17 +11,21 @@ number of workers. Warnings raised in a worker are raised again here, in task or
 Starting the workers costs about a second of one core (each imports scikit-learn) on top of
 dispatching: jobs smaller than `MIN_PARALLEL_SECONDS` of estimated serial work do not start them.
 They run in this process, shared with the `SpareProcess` the command started at its beginning
-when there is one (it has long finished starting by then).
+when there is one (it has long finished starting by then). With two processes in all, every job
+is shared that way: this process computes too, and nothing new has to start.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 # More workers than this rarely pays for their memory (each holds its own copy of a fold's rows).
@@ -31,6 +35,8 @@ MAX_DEFAULT_WORKERS = 4
 MIN_PARALLEL_SECONDS = 4.0
 # A job this small shares the spare process (no start-up to pay, a few milliseconds per task).
 MIN_SHARED_SECONDS = 0.3
+# Arrays at least this large reach the spare process as memory maps rather than pickled copies.
+MAPPED_BYTES = 1_000_000
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -70,10 +76,12 @@ class Workers:
     def map(self, function: Callable[..., Any], tasks: Sequence[tuple], *,
             serial_seconds: float = float("inf")) -> list[Any]:
         """``[function(*task) for task in tasks]`` (see `map_tasks`)."""
+        # With two processes in all, this one and the spare (started long ago) beat two new workers.
+        if self.spare is not None and len(tasks) > 1 and serial_seconds >= MIN_SHARED_SECONDS and (
+                self.count == 2 or not worth_parallel(self.count, len(tasks), serial_seconds)):
+            return _shared_with_spare(function, tasks, self.spare)
         if worth_parallel(self.count, len(tasks), serial_seconds):
             return _on_new_workers(function, tasks, self.count)
-        if self.spare is not None and len(tasks) > 1 and serial_seconds >= MIN_SHARED_SECONDS:
-            return _shared_with_spare(function, tasks, self.spare)
         return [function(*task) for task in tasks]
 
 
@@ -117,7 +125,13 @@ def _on_new_workers(function: Callable[..., Any], tasks: Sequence[tuple], count:
 
 def _shared_with_spare(function: Callable[..., Any], tasks: Sequence[tuple], spare: "SpareProcess") -> list[Any]:
     """This process takes tasks from the front, the spare one from the back, each as soon as it is
-    free (the spare may still be loading its modules); results in task order."""
+    free (the spare may still be loading its modules); results in task order. Large arrays among
+    the tasks' arguments reach the spare as a memory map of one file each."""
+    with tempfile.TemporaryDirectory(prefix="targeting-", dir=_shared_folder(tasks)) as folder:
+        return _share_tasks(function, tasks, spare, _MappedArguments(Path(folder)))
+
+
+def _share_tasks(function, tasks, spare, mapped: "_MappedArguments") -> list[Any]:
     lock = threading.Lock()
     queue = collections.deque(range(len(tasks)))
     sent: dict[int, Any] = {}
@@ -128,7 +142,7 @@ def _shared_with_spare(function: Callable[..., Any], tasks: Sequence[tuple], spa
                 return
             index = queue.pop()
             try:
-                sent[index] = future = spare.submit(_recording_warnings, function, tasks[index])
+                sent[index] = future = spare.submit(_recording_warnings, function, mapped(tasks[index]))
             except BrokenProcessPool:  # the spare is gone: this process does the rest
                 queue.append(index)
                 return
@@ -150,6 +164,53 @@ def _shared_with_spare(function: Callable[..., Any], tasks: Sequence[tuple], spa
     return _raise_warnings([done[index] for index in range(len(tasks))])
 
 
+class MappedArray:
+    """A large array written once to a file, opened read-only as a memory map where it is used."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def open(self):
+        import numpy as np
+
+        return np.load(self.path, mmap_mode="r")
+
+
+class _MappedArguments:
+    """Replaces arrays above `MAPPED_BYTES` in a task by `MappedArray` files in ``folder`` (each once)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[int, tuple[Any, MappedArray]] = {}  # id -> (the array, kept alive; its file)
+
+    def __call__(self, task: tuple) -> tuple:
+        return tuple(self._mapped(argument) for argument in task)
+
+    def _mapped(self, argument):
+        import numpy as np
+
+        if not isinstance(argument, np.ndarray) or argument.nbytes < MAPPED_BYTES or argument.dtype.hasobject:
+            return argument
+        if id(argument) not in self.files:
+            path = self.folder / f"{len(self.files)}.npy"
+            np.save(path, argument)
+            self.files[id(argument)] = (argument, MappedArray(path))
+        return self.files[id(argument)][1]
+
+
+def _shared_folder(tasks: Sequence[tuple]) -> str | None:
+    """RAM-backed /dev/shm when it has room for the tasks' arrays twice over, else the temporary folder."""
+    import numpy as np
+
+    size = sum({id(a): a.nbytes for task in tasks for a in task if isinstance(a, np.ndarray)}.values())
+    try:
+        if shutil.disk_usage("/dev/shm").free > 2 * size:
+            return "/dev/shm"
+    except OSError:
+        pass
+    return None
+
+
 def _raise_warnings(done: list[tuple[Any, list]]) -> list[Any]:
     """The results; the workers' warnings raised here in task order, as a serial run would."""
     results = []
@@ -162,6 +223,7 @@ def _raise_warnings(done: list[tuple[Any, list]]) -> list[Any]:
 
 def _recording_warnings(function: Callable[..., Any], task: tuple) -> tuple[Any, list[tuple]]:
     """``function(*task)`` in a worker, with the warnings it raised (a worker's own would be lost)."""
+    task = tuple(argument.open() if isinstance(argument, MappedArray) else argument for argument in task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = function(*task)

@@ -77,11 +77,14 @@ def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             values = parallel.Workers(2, spare).map(_warn_and_return, [(k,) for k in range(6)], serial_seconds=1.0)
+        big = np.arange(4_000_000, dtype=float)  # reaches the spare as a memory map
+        sums = parallel.Workers(2, spare).map(np.sum, [(big,), (big[:10],), (big,), (big,)], serial_seconds=1.0)
     finally:
         spare.close()
     for name in ("mu0", "mu1", "propensity", "gamma0", "gamma1"):
         np.testing.assert_array_equal(getattr(shared, name), getattr(serial, name))
     assert values == list(range(6))
+    assert [float(total) for total in sums] == [float(big.sum()), 45.0, float(big.sum()), float(big.sum())]
     assert [str(w.message) for w in caught] == [f"task {k} warns" for k in range(6)]
 
 
