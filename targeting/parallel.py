@@ -148,7 +148,11 @@ def _share_tasks(function, tasks, spare, mapped: "_MappedArguments") -> list[Any
                 return
         future.add_done_callback(feed)
 
-    feed()
+    # The spare joins once it has loaded its modules: a task sent earlier would wait behind them,
+    # and this process could end up waiting for it.
+    joined = spare.ready()
+    if joined:
+        feed()
     done: dict[int, tuple[Any, list]] = {}
     while True:
         with lock:
@@ -156,6 +160,9 @@ def _share_tasks(function, tasks, spare, mapped: "_MappedArguments") -> list[Any
                 break
             index = queue.popleft()
         done[index] = (function(*tasks[index]), [])
+        if not joined and spare.ready():
+            joined = True
+            feed()
     for index, future in list(sent.items()):
         try:
             done[index] = future.result()
@@ -230,18 +237,20 @@ def _recording_warnings(function: Callable[..., Any], task: tuple) -> tuple[Any,
     return result, [(w.message, w.category, w.filename, w.lineno) for w in caught]
 
 
-def _quiet_worker(modules: tuple[str, ...], ignored_warnings: tuple[str, ...]) -> None:
-    """Start of the spare process: leave Ctrl-C to the parent (which stops it), keep the parent's
-    warning filters, and import what its call will need while the parent computes."""
-    import importlib
+def _quiet_worker(ignored_warnings: tuple[str, ...]) -> None:
+    """Start of the spare process: leave Ctrl-C to the parent (which stops it) and keep the
+    parent's warning filters."""
     import signal
-    import warnings
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for message in ignored_warnings:
         warnings.filterwarnings("ignore", message=message)
-    for module in modules:
-        importlib.import_module(module)
+
+
+def _load(module: str) -> None:
+    import importlib
+
+    importlib.import_module(module)
 
 
 class SpareProcess:
@@ -264,9 +273,14 @@ class SpareProcess:
 
         # loky starts a fresh interpreter (forking a process that may have started OpenMP threads is
         # unsafe) and, unlike multiprocessing's spawn, does not re-run the caller's main script there.
-        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_quiet_worker,
-                                            initargs=(modules, ignored_warnings), env=ONE_THREAD)
-        self.executor.submit(int)  # starts the process now, not at the first real call
+        self.executor = ProcessPoolExecutor(max_workers=1, initializer=_quiet_worker, initargs=(ignored_warnings,),
+                                            env=ONE_THREAD)
+        # Submitting starts the process now, not at the first real call.
+        self.loading = [self.executor.submit(_load, module) for module in modules]
+
+    def ready(self) -> bool:
+        """Whether it has loaded its modules (and so would start a task at once)."""
+        return all(future.done() for future in self.loading)
 
     def submit(self, function: Callable[..., Any], *args: Any):
         """Run ``function(*args)`` there; returns its future."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 
 import numpy as np
@@ -70,7 +71,10 @@ def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
     prepared = prepare(frame, config)
     folds = make_folds(prepared, 3, 0)
     spare = parallel.SpareProcess(("targeting.estimate.learners",))
+    while not spare.ready():  # it joins a job only once it has loaded its modules
+        time.sleep(0.05)
     try:
+        pids = parallel.Workers(2, spare).map(os.getpid, [()] * 4, serial_seconds=1.0)
         with threadpool_limits(limits=1, user_api="openmp"):
             serial = fit_nuisances(prepared, folds=folds, seed=0, workers=1)
             shared = fit_nuisances(prepared, folds=folds, seed=0, workers=parallel.Workers(2, spare))
@@ -83,6 +87,7 @@ def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
         spare.close()
     for name in ("mu0", "mu1", "propensity", "gamma0", "gamma1"):
         np.testing.assert_array_equal(getattr(shared, name), getattr(serial, name))
+    assert os.getpid() in pids and len(set(pids)) == 2  # both processes computed
     assert values == list(range(6))
     assert [float(total) for total in sums] == [float(big.sum()), 45.0, float(big.sum()), float(big.sum())]
     assert [str(w.message) for w in caught] == [f"task {k} warns" for k in range(6)]
