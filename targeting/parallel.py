@@ -18,6 +18,7 @@ is shared that way: this process computes too, and nothing new has to start.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -30,8 +31,8 @@ from typing import Any
 
 # More workers than this rarely pays for their memory (each holds its own copy of a fold's rows).
 MAX_DEFAULT_WORKERS = 4
-# Below this much estimated serial work (seconds on one core) a job runs serially: bench/scale.py
-# measured the cold start of two workers at 1.5-2 s of wall time on this project's 2-core machine.
+# Below this much estimated serial work (seconds on one core) no new workers are started: the cold
+# start of two loky workers took 1.5-2 s of wall time on this project's 2-core machine (bench/RESULTS.md).
 MIN_PARALLEL_SECONDS = 4.0
 # A job this small shares the spare process (no start-up to pay, a few milliseconds per task).
 MIN_SHARED_SECONDS = 0.3
@@ -183,15 +184,38 @@ class MappedArray:
         return np.load(self.path, mmap_mode="r")
 
 
+def _opened(argument):
+    """An argument with its `MappedArray` parts (itself, or fields of a dataclass) opened."""
+    if isinstance(argument, MappedArray):
+        return argument.open()
+    if _is_instance_of_dataclass(argument):
+        opened = {f.name: getattr(argument, f.name).open() for f in dataclasses.fields(argument)
+                  if isinstance(getattr(argument, f.name), MappedArray)}
+        return _with_fields(argument, opened) if opened else argument
+    return argument
+
+
+def _is_instance_of_dataclass(value) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
 class _MappedArguments:
-    """Replaces arrays above `MAPPED_BYTES` in a task by `MappedArray` files in ``folder`` (each once)."""
+    """Replaces arrays above `MAPPED_BYTES` in a task, or in the fields of a dataclass argument (such
+    as the CATE stage's arrays), by `MappedArray` files in ``folder``, each array written once."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.files: dict[int, tuple[Any, MappedArray]] = {}  # id -> (the array, kept alive; its file)
 
     def __call__(self, task: tuple) -> tuple:
-        return tuple(self._mapped(argument) for argument in task)
+        return tuple(self._in_fields(argument) for argument in task)
+
+    def _in_fields(self, argument):
+        if _is_instance_of_dataclass(argument):
+            fields = {f.name: self._mapped(getattr(argument, f.name)) for f in dataclasses.fields(argument)}
+            changed = {name: value for name, value in fields.items() if isinstance(value, MappedArray)}
+            return _with_fields(argument, changed) if changed else argument
+        return self._mapped(argument)
 
     def _mapped(self, argument):
         import numpy as np
@@ -205,11 +229,23 @@ class _MappedArguments:
         return self.files[id(argument)][1]
 
 
+def _with_fields(instance, values: dict[str, Any]):
+    """A copy of a (frozen) dataclass with some fields replaced, without calling its ``__init__``
+    checks or ``__post_init__`` on values of another type."""
+    copy = object.__new__(type(instance))
+    for field in dataclasses.fields(instance):
+        object.__setattr__(copy, field.name, values.get(field.name, getattr(instance, field.name)))
+    return copy
+
+
 def _shared_folder(tasks: Sequence[tuple]) -> str | None:
     """RAM-backed /dev/shm when it has room for the tasks' arrays twice over, else the temporary folder."""
     import numpy as np
 
-    size = sum({id(a): a.nbytes for task in tasks for a in task if isinstance(a, np.ndarray)}.values())
+    parts = [value for task in tasks for argument in task
+             for value in ([getattr(argument, f.name) for f in dataclasses.fields(argument)]
+                           if _is_instance_of_dataclass(argument) else [argument])]
+    size = sum({id(a): a.nbytes for a in parts if isinstance(a, np.ndarray)}.values())
     try:
         if shutil.disk_usage("/dev/shm").free > 2 * size:
             return "/dev/shm"
@@ -230,7 +266,7 @@ def _raise_warnings(done: list[tuple[Any, list]]) -> list[Any]:
 
 def _recording_warnings(function: Callable[..., Any], task: tuple) -> tuple[Any, list[tuple]]:
     """``function(*task)`` in a worker, with the warnings it raised (a worker's own would be lost)."""
-    task = tuple(argument.open() if isinstance(argument, MappedArray) else argument for argument in task)
+    task = tuple(_opened(argument) for argument in task)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = function(*task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -91,6 +92,29 @@ def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
     assert values == list(range(6))
     assert [float(total) for total in sums] == [float(big.sum()), 45.0, float(big.sum()), float(big.sum())]
     assert [str(w.message) for w in caught] == [f"task {k} warns" for k in range(6)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rows:
+    values: np.ndarray
+    label: str
+
+
+def _labelled_sum(rows: _Rows) -> tuple[str, float, bool]:
+    return rows.label, float(rows.values.sum()), isinstance(rows.values, np.memmap)
+
+
+def test_arrays_in_a_dataclass_argument_reach_the_spare_as_memory_maps():
+    spare = parallel.SpareProcess(())
+    while not spare.ready():
+        time.sleep(0.05)
+    rows = _Rows(np.arange(1_000_000, dtype=float), "all")
+    try:
+        done = parallel.Workers(2, spare).map(_labelled_sum, [(rows,)] * 3, serial_seconds=1.0)
+    finally:
+        spare.close()
+    assert {(label, total) for label, total, _ in done} == {("all", float(rows.values.sum()))}
+    assert [mapped for _, _, mapped in done].count(True) >= 1  # the spare's share was mapped, not copied
 
 
 def _numbers(value, path=""):
