@@ -7,8 +7,8 @@ every 0.2 s. Prints two Markdown tables:
 
 1. stage times (read, start-up of the models, validate, nuisances, CATE, policy, evaluation,
    subgroups, diagnostics, renderers, JSON + CSV, Excel, PDF) and peak memory for each input, with
-   the issue's targets; cases up to `REPEAT_BELOW` rows are run `--repeats` times and the median
-   run (by total time) is shown;
+   the issue's targets; cases up to `REPEAT_CELLS` rows x covariates are run `--repeats` times
+   and the median run (by total time) is shown;
 2. the same data through the plain EconML pipeline (CausalForestDML + DRPolicyTree with defaults,
    `plain_econml.py`) against `targeting`, in the same run, as ratios of times and with each
    one's CATE correlation with the true effect (medians of `--repeats` runs where cheap).
@@ -57,7 +57,7 @@ COLUMNS = [column for _, column in STAGES] + ["other"]
 TARGETS = {(2_000, 20, ".csv"): 8, (3_000, 200, ".csv"): 30, (100_000, 20, ".xlsx"): 30, (100_000, 20, ".csv"): 30,
            (1_000_000, 20, ".csv"): 120, (100_000, 200, ".csv"): 90}
 MEMORY_LIMIT_GB = 6.0
-REPEAT_BELOW = 20_000  # cases up to this many rows are cheap enough to repeat
+REPEAT_CELLS = 400_000  # cases up to this many rows x covariates (20,000 x 20) are cheap enough to repeat
 
 
 @dataclass
@@ -185,7 +185,7 @@ def stage_table(cases: list[tuple[int, int, str]], folder: Path, repeats: int, w
     by_size = {}
     for n, width, suffix in cases:
         path = write_input(n, width, suffix, folder)
-        count = repeats if n <= REPEAT_BELOW else 1
+        count = repeats if n * width <= REPEAT_CELLS else 1
         run = median_run([run_report(path, folder / f"out_{n}_{width}_{suffix[1:]}", workers) for _ in range(count)])
         path.unlink()
         if width == 20 and suffix == ".csv":
@@ -215,7 +215,7 @@ def comparison_table(sizes: list[int], ours: dict[int, Measured], folder: Path, 
           "corr. with truth, targeting (out-of-fold) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
-        count = repeats if n <= REPEAT_BELOW else 1
+        count = repeats if n * 20 <= REPEAT_CELLS else 1
         if n not in ours:
             path = write_input(n, 20, ".csv", folder)
             ours[n] = median_run([run_report(path, folder / f"out_{n}_cmp", workers) for _ in range(count)])
@@ -237,7 +237,8 @@ if __name__ == "__main__":
     parser.add_argument("--wide", default="3000,100000", help="sizes to run with 200 covariates (empty: skip)")
     parser.add_argument("--plain-sizes", default="2000,20000",
                         help="sizes for the plain EconML comparison (empty: skip)")
-    parser.add_argument("--repeats", type=int, default=3, help=f"runs of each case up to {REPEAT_BELOW:,} rows")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help=f"runs of each case up to {REPEAT_CELLS:,} rows x covariates")
     parser.add_argument("--workers", help="passed to targeting report --workers (default: its own)")
     args = parser.parse_args()
     cases = [(int(s), 20, ".csv") for s in args.sizes.split(",") if s]

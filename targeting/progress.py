@@ -47,17 +47,18 @@ def expected_seconds(rows: int, columns: int) -> list[float]:
     """Rough seconds of every stage on two idle cores, in `STAGES` order from the nuisances on
     (fitted by eye to bench/RESULTS.md; only their ratios and rough size matter)."""
     cells = rows * max(columns, 1)
+    pairs = columns ** 2  # exact depth-2 searches look at every pair of covariates
     return [
-        1.0 + 4e-6 * cells,             # nuisances
-        1.5 + 1e-6 * min(rows, 40_000) * columns * 8 + 1e-7 * cells,   # CATE (selection on at most 40,000)
-        0.6 + 1.3e-6 * cells,           # policy tree
-        0.2 + 1.1e-6 * cells,           # evaluation
-        0.5 + 1.2e-6 * cells,           # subgroups
-        0.1 + 6e-7 * cells,             # diagnostics and the report model
-        0.6,                            # renderers
-        0.1 + 1e-7 * cells,             # JSON and CSV
-        0.2 + 2e-7 * cells,             # Excel
-        1.5 + 0.02 * columns,           # brief
+        0.5 + 2e-6 * cells + 0.05 * columns,                                      # nuisances
+        1.0 + 8e-6 * min(rows, 40_000) * columns + 1e-7 * cells + 0.1 * max(columns - 20, 0),  # CATE
+        0.6 + 1.3e-6 * cells + 4e-4 * pairs,                                      # policy tree
+        0.2 + 1.1e-6 * cells + 5e-4 * pairs,                                      # evaluation
+        0.5 + 1.2e-6 * cells + 3e-4 * pairs,                                      # subgroups
+        0.1 + 6e-7 * cells,                                                       # diagnostics, report
+        0.6,                                                                      # renderers
+        0.1 + 1e-7 * cells,                                                       # JSON and CSV
+        0.2 + 2e-7 * cells,                                                       # Excel
+        1.5 + 0.005 * columns,                                                    # brief
         0.0,
     ]
 
