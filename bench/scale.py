@@ -239,7 +239,10 @@ if __name__ == "__main__":
                         help="sizes for the plain EconML comparison (empty: skip)")
     parser.add_argument("--repeats", type=int, default=3,
                         help=f"runs of each case up to {REPEAT_CELLS:,} rows x covariates")
-    parser.add_argument("--workers", help="passed to targeting report --workers (default: its own)")
+    # Explicit, not the command's default: that falls to 1 on a saturated machine, and the load the
+    # benchmark's own previous case leaves behind must not change the next case's processes.
+    parser.add_argument("--workers", default=str(len(os.sched_getaffinity(0))),
+                        help="passed to targeting report --workers (default: the available cores)")
     args = parser.parse_args()
     cases = [(int(s), 20, ".csv") for s in args.sizes.split(",") if s]
     if args.xlsx_at:

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                             epilog=EPILOG, formatter_class=raw)
     _add_data_options(report)
     report.add_argument("--workers", metavar="N", help="processes for the model fits (default: the available "
-                        "cores, at most 4); the report is the same for any number")
+                        "cores, at most 4, or 1 when others keep them all busy); the report is the same for any number")
     report.add_argument("-o", "--outdir", help="output folder (default: <input stem>_report beside the input); "
                         "earlier outputs in it are replaced together, other files are kept")
     validate = sub.add_parser("validate", help="check and summarise the data; writes nothing")

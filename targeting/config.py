@@ -272,7 +272,7 @@ def parse_workers(text: str | int | None) -> int:
     if workers < 1:
         raise ConfigError(f"Setting 'workers' (from the command line) must be a whole number of at least 1, or auto; "
                           f"got '{text}'. Use --workers 1 to compute in this process only, or leave it out to use "
-                          f"the available cores ({default_workers()} here).")
+                          f"the available cores ({default_workers()} now).")
     return workers
 
 

@@ -49,9 +49,25 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def idle_cores() -> int:
+    """The available cores, or 1 when other programs already keep them all busy (a one-minute load
+    average of at least the number of cores).
+
+    On a saturated machine a second process of ours gains nothing and costs the start-up of an
+    interpreter (bench/RESULTS.md). Only saturation counts: a run just finished (ours, say) leaves
+    a load of one or two behind it for a minute, which must not halve the next run's processes.
+    """
+    cores = available_cores()
+    try:
+        saturated = os.getloadavg()[0] >= cores
+    except OSError:  # no load average on this platform
+        saturated = False
+    return 1 if saturated else cores
+
+
 def default_workers() -> int:
-    """The number of worker processes when none is set: the available cores, at most `MAX_DEFAULT_WORKERS`."""
-    return min(available_cores(), MAX_DEFAULT_WORKERS)
+    """The number of processes when none is set: `idle_cores`, at most `MAX_DEFAULT_WORKERS`."""
+    return min(idle_cores(), MAX_DEFAULT_WORKERS)
 
 
 def worth_parallel(workers: int, tasks: int, serial_seconds: float) -> bool:

@@ -159,6 +159,13 @@ def test_workers_setting():
     assert 1 <= parallel.default_workers() <= min(len(os.sched_getaffinity(0)), parallel.MAX_DEFAULT_WORKERS)
 
 
+def test_a_saturated_machine_gets_one_process(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: 4)
+    for load, idle in ((0.3, 4), (1.9, 4), (3.9, 4), (4.0, 1), (9.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert parallel.idle_cores() == idle
+
+
 def test_a_bad_workers_flag_is_refused_before_anything_runs(tmp_path):
     code, _, err = run_cli(["report", str(tmp_path / "missing.csv"), "--workers", "none", "-o", str(tmp_path / "o")])
     assert code == EXIT_CONFIG
