@@ -130,26 +130,24 @@ def effective_config(args: argparse.Namespace, sheet_config: dict) -> Config:
 
 
 def _report(args) -> int:
-    from targeting.parallel import SpareProcess, Workers
     from targeting.progress import reporter
 
     workers = parse_workers(args.workers)
     # The clock starts before the heavy imports, so that the first line comes early and the time
     # the libraries take to load is shown as a stage of its own.
     progress = reporter(quiet=args.quiet)
-    # With a second core, the spare process loads the models and the brief's renderers there while
-    # this process reads the input; it then shares small fits and renders the brief.
-    spare = SpareProcess(SPARE_MODULES, ignored_warnings=IGNORED_WARNINGS) if workers > 1 else None
+    spare = []
     try:
-        return _run_report(args, progress, Workers(workers, spare), spare)
+        return _run_report(args, progress, workers, spare)
     finally:
-        if spare is not None:
-            spare.close()
+        for process in spare:
+            process.close()
         if progress is not None:
             progress.close()
 
 
-def _run_report(args, progress, workers, spare) -> int:
+def _run_report(args, progress, workers: int, spare: list) -> int:
+    """The report command; a spare process it starts is appended to ``spare`` (the caller stops it)."""
     from targeting.data.read import read_input
     from targeting.report.outputs import check_outdir, default_outdir
 
@@ -160,13 +158,18 @@ def _run_report(args, progress, workers, spare) -> int:
     config = effective_config(args, raw.sheet_config)
     outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
     check_outdir(outdir, input_path)
+    from targeting.parallel import SpareProcess, Workers
     from targeting.pipeline import run
     from targeting.report.outputs import write_outputs
 
     if progress:
         progress("loaded the models")
-    result = run(raw, config, progress=progress, workers=workers)
-    paths = write_outputs(result, outdir, progress=progress, spare=spare)
+    if workers > 1:
+        # Started only now: while this process loaded its libraries the other core may be someone
+        # else's. It loads its own while this one fits, shares the fits, and renders the brief.
+        spare.append(SpareProcess(SPARE_MODULES, ignored_warnings=IGNORED_WARNINGS))
+    result = run(raw, config, progress=progress, workers=Workers(workers, spare[0] if spare else None))
+    paths = write_outputs(result, outdir, progress=progress, spare=spare[0] if spare else None)
     if progress is not None:
         progress.close()  # the bar goes before the paths are printed on the same terminal
     for path in paths:

@@ -34,8 +34,10 @@ MAX_DEFAULT_WORKERS = 4
 # Below this much estimated serial work (seconds on one core) no new workers are started: the cold
 # start of two loky workers took 1.5-2 s of wall time on this project's 2-core machine (bench/RESULTS.md).
 MIN_PARALLEL_SECONDS = 4.0
-# A job this small shares the spare process (no start-up to pay, a few milliseconds per task).
-MIN_SHARED_SECONDS = 0.3
+# Jobs from this much estimated serial work on are shared with the spare process. Smaller ones
+# gained nothing in measurements (bench/RESULTS.md): the spare's first fits are slow while it is
+# still loading and warming up, and this process then waits for its last task.
+MIN_SHARED_SECONDS = 3.0
 # Arrays at least this large reach the spare process as memory maps rather than pickled copies.
 MAPPED_BYTES = 1_000_000
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}

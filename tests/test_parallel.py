@@ -28,9 +28,12 @@ FLAGS = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "T
 def always_parallel(monkeypatch):
     """Even the small jobs of a test go to worker processes."""
     monkeypatch.setattr(parallel, "MIN_PARALLEL_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "MIN_SHARED_SECONDS", 0.0)
 
 
 def test_small_jobs_run_in_this_process():
+    spare = object()  # never used: every job below is too small to share
+    assert parallel.Workers(2, spare).map(abs, [(-1,), (-2,)], serial_seconds=parallel.MIN_SHARED_SECONDS / 2) == [1, 2]
     assert not parallel.worth_parallel(2, 10, serial_seconds=parallel.MIN_PARALLEL_SECONDS / 2)
     assert not parallel.worth_parallel(1, 10, serial_seconds=1e6)
     assert not parallel.worth_parallel(4, 1, serial_seconds=1e6)
@@ -66,7 +69,7 @@ def test_nuisances_are_identical_on_one_and_two_workers(always_parallel):
         np.testing.assert_array_equal(getattr(two, name), getattr(serial, name))
 
 
-def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances():
+def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances(always_parallel):
     frame = bleeding_trial(400, seed=6)
     config = merge_sources(("test", {"outcome": "event", "treatment": "treatment", "folds": 3}))
     prepared = prepare(frame, config)
@@ -104,7 +107,7 @@ def _labelled_sum(rows: _Rows) -> tuple[str, float, bool]:
     return rows.label, float(rows.values.sum()), isinstance(rows.values, np.memmap)
 
 
-def test_arrays_in_a_dataclass_argument_reach_the_spare_as_memory_maps():
+def test_arrays_in_a_dataclass_argument_reach_the_spare_as_memory_maps(always_parallel):
     spare = parallel.SpareProcess(())
     while not spare.ready():
         time.sleep(0.05)
