@@ -52,16 +52,16 @@ def available_cores() -> int:
 
 
 def idle_cores() -> int:
-    """The available cores, or 1 when other programs already keep them all busy (a one-minute load
-    average of at least the number of cores).
+    """The available cores, or 1 when other programs already keep them (nearly) all busy: a
+    one-minute load average of at least the number of cores less a half.
 
-    On a saturated machine a second process of ours gains nothing and costs the start-up of an
-    interpreter (bench/RESULTS.md). Only saturation counts: a run just finished (ours, say) leaves
-    a load of one or two behind it for a minute, which must not halve the next run's processes.
+    On a busy machine a second process of ours slows this one down: its start-up competes for the
+    same core (bench/RESULTS.md). Only (near) saturation counts: a run of ours just finished
+    leaves a load of about one behind it for a minute, which must not halve the next run's processes.
     """
     cores = available_cores()
     try:
-        saturated = os.getloadavg()[0] >= cores
+        saturated = os.getloadavg()[0] >= cores - 0.5
     except OSError:  # no load average on this platform
         saturated = False
     return 1 if saturated else cores

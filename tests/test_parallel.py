@@ -164,7 +164,7 @@ def test_workers_setting():
 
 def test_a_saturated_machine_gets_one_process(monkeypatch):
     monkeypatch.setattr(parallel, "available_cores", lambda: 4)
-    for load, idle in ((0.3, 4), (1.9, 4), (3.9, 4), (4.0, 1), (9.0, 1)):
+    for load, idle in ((0.3, 4), (1.9, 4), (3.4, 4), (3.5, 1), (9.0, 1)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
         assert parallel.idle_cores() == idle
 
