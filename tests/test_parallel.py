@@ -69,7 +69,7 @@ def test_nuisances_are_identical_on_one_and_two_workers(always_parallel):
         np.testing.assert_array_equal(getattr(two, name), getattr(serial, name))
 
 
-def test_small_jobs_shared_with_the_spare_process_give_the_same_nuisances(always_parallel):
+def test_fits_shared_with_the_spare_process_give_the_same_nuisances(always_parallel):
     frame = bleeding_trial(400, seed=6)
     config = merge_sources(("test", {"outcome": "event", "treatment": "treatment", "folds": 3}))
     prepared = prepare(frame, config)
