@@ -10,13 +10,12 @@ import argparse
 import signal
 import sys
 import threading
-import time
 import traceback
 import warnings
 from pathlib import Path
 
 from targeting import __version__
-from targeting.config import Config, merge_sources, read_toml
+from targeting.config import Config, merge_sources, parse_workers, read_toml
 from targeting.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_UNEXPECTED, TargetingError,
                               printable)
 
@@ -61,6 +60,14 @@ FLAG_HELP = {
 }
 
 
+# Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
+# matplotlib's warning about it is noise on the terminal.
+IGNORED_WARNINGS = (r"Glyph \d+ .* missing from font",)
+# What the spare process loads early: the nuisance models' learners (scikit-learn), then the brief's
+# renderers (WeasyPrint, matplotlib, Jinja2).
+SPARE_MODULES = ("targeting.estimate.learners", "targeting.report.html")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with what it echoes back (a mistyped flag may hold escape codes) made printable."""
 
@@ -94,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Estimate effects, learn the budgeted rule, and write the outputs.",
                             epilog=EPILOG, formatter_class=raw)
     _add_data_options(report)
+    report.add_argument("--workers", metavar="N", help="processes for the model fits (default: the available "
+                        "cores, at most 4, or 1 when others keep them all busy); the report is the same for any number")
     report.add_argument("-o", "--outdir", help="output folder (default: <input stem>_report beside the input); "
                         "earlier outputs in it are replaced together, other files are kept")
     validate = sub.add_parser("validate", help="check and summarise the data; writes nothing")
@@ -120,30 +129,49 @@ def effective_config(args: argparse.Namespace, sheet_config: dict) -> Config:
     return merge_sources(*sources)
 
 
-def _progress(quiet: bool):
-    """Progress lines on stderr, timed from the start of the command (reading included)."""
-    if quiet:
-        return None
-    start = time.perf_counter()
-    return lambda stage, _seconds=None: print(printable(f"[{time.perf_counter() - start:6.1f}s] {stage}"),
-                                              file=sys.stderr, flush=True)
-
-
 def _report(args) -> int:
-    from targeting.report.outputs import check_outdir, default_outdir, write_outputs
-    from targeting.pipeline import run
-    from targeting.data.read import read_input
+    from targeting.progress import reporter
 
-    progress = _progress(args.quiet)
+    workers = parse_workers(args.workers)
+    # The clock starts before the heavy imports, so that the first line comes early and the time
+    # the libraries take to load is shown as a stage of its own.
+    progress = reporter(quiet=args.quiet)
+    spare = []
+    try:
+        return _run_report(args, progress, workers, spare)
+    finally:
+        for process in spare:
+            process.close()
+        if progress is not None:
+            progress.close()
+
+
+def _run_report(args, progress, workers: int, spare: list) -> int:
+    """The report command; a spare process it starts is appended to ``spare`` (the caller stops it)."""
+    from targeting.data.read import read_input
+    from targeting.report.outputs import check_outdir, default_outdir
+
     input_path = Path(args.input)
     raw = read_input(input_path)
     if progress:
-        progress(printable(f"read {raw.name}"))
+        progress(f"read {raw.name}")
     config = effective_config(args, raw.sheet_config)
     outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
     check_outdir(outdir, input_path)
-    result = run(raw, config, progress=progress)
-    paths = write_outputs(result, outdir, progress=progress)
+    from targeting.parallel import SpareProcess, Workers
+    from targeting.pipeline import run
+    from targeting.report.outputs import write_outputs
+
+    if progress:
+        progress("loaded the models")
+    if workers > 1:
+        # Started only now: while this process loaded its libraries the other core may be someone
+        # else's. It loads its own while this one fits, shares the fits, and renders the brief.
+        spare.append(SpareProcess(SPARE_MODULES, ignored_warnings=IGNORED_WARNINGS))
+    result = run(raw, config, progress=progress, workers=Workers(workers, spare[0] if spare else None))
+    paths = write_outputs(result, outdir, progress=progress, spare=spare[0] if spare else None)
+    if progress is not None:
+        progress.close()  # the bar goes before the paths are printed on the same terminal
     for path in paths:
         print(printable(str(path)))
     return EXIT_OK
@@ -201,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"report": _report, "validate": _validate, "example": _example}
-    # Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
-    # matplotlib's warning about it is noise on the terminal.
-    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+    for message in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     # Signal handlers can only be set from the main thread (main() may be called from another).
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = ({signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}

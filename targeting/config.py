@@ -249,6 +249,33 @@ def _check(config: Config) -> None:
         config.parsed_budget()
 
 
+def parse_workers(text: str | int | None) -> int:
+    """The number of worker processes for the model fits: a whole number from 1, or ``auto`` / none
+    for the available cores (`targeting.parallel.default_workers`).
+
+    Not a `Config` field: how many processes compute a report changes its speed, never its content,
+    so it is not recorded with the settings.
+
+    Raises
+    ------
+    ConfigError
+        When the value is not ``auto`` or a whole number of at least 1.
+    """
+    from targeting.parallel import default_workers
+
+    if text is None or str(text).strip().lower() in ("", "auto"):
+        return default_workers()
+    try:
+        workers = int(str(text).strip())
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ConfigError(f"Setting 'workers' (from the command line) must be a whole number of at least 1, or auto; "
+                          f"got '{text}'. Use --workers 1 to compute in this process only, or leave it out to use "
+                          f"the available cores ({default_workers()} now).")
+    return workers
+
+
 def _closest(value: str, options) -> str:
     close = did_you_mean(value, options, cutoff=0.5)
     return f" Did you mean '{close}'?" if close else ""

@@ -27,6 +27,7 @@ from targeting.model import narrative
 from targeting.model.individuals import individuals_table
 from targeting.model.provenance import provenance
 from targeting.model.report import SCHEMA_VERSION, ReportModel
+from targeting.parallel import Workers
 from targeting.policy.stage import honest_split, learn_policy, policy_settings
 
 
@@ -47,8 +48,14 @@ class _Progress:
         if self.callback is not None:
             self.callback(stage, time.perf_counter() - self.start)
 
+    def data_size(self, rows: int, columns: int) -> None:
+        """Pass the size on to a callback that estimates the time left (`targeting.progress.Bar`)."""
+        if hasattr(self.callback, "data_size"):
+            self.callback.data_size(rows, columns)
 
-def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None] | None = None) -> RunResult:
+
+def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None] | None = None,
+        workers: int | Workers = 1) -> RunResult:
     """Run every stage on one input.
 
     Parameters
@@ -58,18 +65,23 @@ def run(raw: RawInput, config: Config, *, progress: Callable[[str, float], None]
     config : Config
         Effective settings.
     progress : callable, optional
-        Called as ``progress(stage_name, seconds_since_start)`` after each stage.
+        Called as ``progress(stage_name, seconds_since_start)`` after each stage; if it has a
+        ``data_size(rows, covariates)`` method, that is called once the data are validated.
+    workers : int or Workers, optional
+        Processes the model fits may use (`targeting.parallel`); the report does not depend on it.
     """
     # One OpenMP thread per model fit: on two cores, gradient boosting gains little from threads,
     # and when anything else is running its spinning threads slow every fit down many times over.
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _run(raw, config, _Progress(progress))
+        return _run(raw, config, _Progress(progress), workers)
 
 
-def _run(raw: RawInput, config: Config, step: _Progress) -> RunResult:
+def _run(raw: RawInput, config: Config, step: _Progress, workers: int | Workers) -> RunResult:
     prepared = prepare(raw.frame, config)
     step(f"validated {prepared.n:,} rows x {len(prepared.covariates)} covariates")
-    nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
+    step.data_size(prepared.n, len(prepared.covariates))
+    nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed,
+                         workers=workers)
     step("fitted cross-fitted outcome and propensity models")
     cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed)
     step(f"estimated individual effects ({cate.label})")

@@ -91,3 +91,17 @@ def logistic_learner() -> ProbabilityRegressor:
     """Ridge-penalised logistic regression on standardised covariates, predicting P(y = 1)."""
     return ProbabilityRegressor(make_pipeline(StandardScaler(), LogisticRegression(C=LOGISTIC_C,
                                                                                    max_iter=LOGISTIC_MAX_ITER)))
+
+
+def fit_fold(x: np.ndarray, target: np.ndarray, folds: np.ndarray, t: np.ndarray, fold: int, arm: int | None,
+             model, proba: bool) -> np.ndarray:
+    """Fit ``model`` on the rows outside ``fold`` (of arm ``arm``; every arm when None) and predict
+    the rows inside it: P(target = 1) when ``proba``, else the prediction.
+
+    A module-level function of its arguments only, so that it can run in a worker process
+    (`targeting.parallel.map_tasks`) and give the same numbers there.
+    """
+    test = folds == fold
+    train = ~test if arm is None else ~test & (t == arm)
+    model = model.fit(x[train], target[train])
+    return model.predict_proba(x[test])[:, 1] if proba else model.predict(x[test])

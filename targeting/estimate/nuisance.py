@@ -15,8 +15,9 @@ from sklearn.model_selection import StratifiedKFold
 from targeting.data.checks import content_order
 from targeting.data.prepare import Prepared
 from targeting.errors import EstimationError
-from targeting.estimate.learners import outcome_learner, propensity_learner
+from targeting.estimate.learners import fit_fold, outcome_learner, propensity_learner
 from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.parallel import Workers, map_tasks
 
 OVERLAP_BOUNDS = (0.05, 0.95)
 PROPENSITY_FLOOR = 0.01
@@ -132,11 +133,32 @@ def check_binary_outcome(prepared: Prepared, folds: np.ndarray) -> tuple[Finding
     return tuple(findings)
 
 
-def _predict(model, x, binary: bool) -> np.ndarray:
-    return model.predict_proba(x)[:, 1] if binary else model.predict(x)
+def fit_seconds(rows: int, columns: int) -> float:
+    """Rough time of one gradient-boosting fit on one core (for `parallel.map_tasks` to decide): a
+    part per row and covariate, and one per covariate (the split search over its bins, every round)."""
+    return 0.1 + 1e-6 * rows * columns + 5e-3 * columns
 
 
-def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisances:
+def _fold_tasks(prepared: Prepared, folds: np.ndarray, seed: int, categorical: np.ndarray):
+    """One task per model: (target array, fold, arm or None, model, whether it predicts a probability),
+    with the constant predictions of an arm that has one outcome value in its training folds."""
+    y, t = prepared.y, prepared.t
+    tasks, constants = [], []
+    for fold in np.unique(folds):
+        train = folds != fold
+        for arm in (0, 1):
+            rows = train & (t == arm)
+            if prepared.outcome_binary and np.unique(y[rows]).size < 2:
+                constants.append((fold, arm, y[rows][0]))  # the arm's only value (see check_binary_outcome)
+                continue
+            tasks.append((y, fold, arm, outcome_learner(prepared.outcome_binary, seed, categorical=categorical),
+                          prepared.outcome_binary))
+        if prepared.propensity is None:
+            tasks.append((t, fold, None, propensity_learner(seed, categorical=categorical), True))
+    return tasks, constants
+
+
+def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int, workers: int | Workers = 1) -> Nuisances:
     """Fit mu0, mu1 and e out-of-fold and compute the DR scores.
 
     Parameters
@@ -147,6 +169,8 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
         Fold label per person (see `make_folds`).
     seed : int
         Seed for the learners.
+    workers : int or Workers, optional
+        Processes the fits may use (`targeting.parallel.map_tasks`); the result does not depend on it.
 
     Raises
     ------
@@ -158,18 +182,17 @@ def fit_nuisances(prepared: Prepared, *, folds: np.ndarray, seed: int) -> Nuisan
     findings: list[Finding] = list(check_binary_outcome(prepared, folds))
     n = prepared.n
     mu0, mu1, e_hat = np.empty(n), np.empty(n), np.empty(n)
-    for fold in np.unique(folds):
-        test, train = folds == fold, folds != fold
-        for arm, target in ((0, mu0), (1, mu1)):
-            rows = train & (t == arm)
-            if prepared.outcome_binary and np.unique(y[rows]).size < 2:
-                target[test] = y[rows][0]  # the arm's only outcome value (see check_binary_outcome)
-                continue
-            model = outcome_learner(prepared.outcome_binary, seed, categorical=categorical).fit(x[rows], y[rows])
-            target[test] = _predict(model, x[test], prepared.outcome_binary)
-        if prepared.propensity is None:
-            model = propensity_learner(seed, categorical=categorical).fit(x[train], t[train])
-            e_hat[test] = model.predict_proba(x[test])[:, 1]
+    targets = {0: mu0, 1: mu1, None: e_hat}
+    tasks, constants = _fold_tasks(prepared, folds, seed, categorical)
+    for fold, arm, value in constants:
+        targets[arm][folds == fold] = value
+    k = len(np.unique(folds))
+    serial = len(tasks) * fit_seconds(n * (k - 1) // (2 * k), x.shape[1])
+    predictions = map_tasks(fit_fold, [(x, target, folds, t, fold, arm, model, proba)
+                                       for target, fold, arm, model, proba in tasks],
+                            workers=workers, serial_seconds=serial)
+    for (_, fold, arm, _, _), predicted in zip(tasks, predictions):
+        targets[arm][folds == fold] = predicted
     known = prepared.propensity is not None
     if known:
         e_hat = prepared.propensity.astype(float)

@@ -7,11 +7,13 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from targeting.errors import OutputError
-from targeting.pipeline import RunResult
-from targeting.report.csv_text import write_csv
+
+if TYPE_CHECKING:  # the pipeline's imports (scikit-learn, ...) are not needed to check the output folder
+    from targeting.parallel import SpareProcess
+    from targeting.pipeline import RunResult
 
 OUTPUT_NAMES = ("brief.pdf", "brief.html", "pack.xlsx", "report.json", "individuals.csv")
 
@@ -89,25 +91,27 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], None] | None = None) -> list[Path]:
+def write_outputs(result: "RunResult", outdir: Path, *, progress: Callable[[str], None] | None = None,
+                  spare: "SpareProcess | None" = None) -> list[Path]:
     """Render and write brief.pdf, brief.html, pack.xlsx, report.json and individuals.csv into ``outdir``.
 
     The five files replace earlier outputs in ``outdir`` together, only once all are complete;
     they are readable as the umask allows, like any file the user creates. ``progress``, if given,
-    is called with a short description after each step.
+    is called with a short description after each step. With ``spare`` (a `SpareProcess` that
+    imported `targeting.report.html`), the brief is rendered there while this process writes the rest.
 
     Returns
     -------
     list of Path
         The final paths, in the order written.
     """
+    from targeting.report.csv_text import write_csv
     from targeting.report.excel.workbook import write_workbook
-    from targeting.report.html import render_standalone_html
-    from targeting.report.pdf import render_brief
 
+    report = result.report.to_dict()
+    briefs = spare.submit(render_briefs_here, report) if spare is not None else None
     step = progress or (lambda _stage: None)
     step("loaded the PDF and Excel renderers")
-    report = result.report.to_dict()
     temporary: dict[str, Path] = {}
     created = not outdir.exists()
     finals: list[Path] = []
@@ -125,8 +129,9 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
         step("wrote report.json and individuals.csv")
         write_workbook(report, result.individuals, temporary["pack.xlsx"])
         step("wrote the Excel pack")
-        temporary["brief.pdf"].write_bytes(render_brief(report))
-        temporary["brief.html"].write_text(render_standalone_html(report), encoding="utf-8")
+        pdf, html = _briefs(briefs, report)
+        temporary["brief.pdf"].write_bytes(pdf)
+        temporary["brief.html"].write_text(html, encoding="utf-8")
         step("rendered the brief (PDF and HTML)")
         earlier = [name for name in OUTPUT_NAMES if (outdir / name).exists()]
         mode = _file_mode()
@@ -146,3 +151,25 @@ def write_outputs(result: RunResult, outdir: Path, *, progress: Callable[[str], 
                 tmp.unlink()
         if created and not finals and outdir.is_dir() and not any(outdir.iterdir()):
             outdir.rmdir()  # a failed run (disk full, interrupted) leaves no empty folder behind
+
+
+def render_briefs_here(report: dict) -> tuple[bytes, str]:
+    """brief.pdf and brief.html (`targeting.report.html.render_briefs`), in whichever process calls
+    it: a function of this light module, so that sending it to a spare process does not load the
+    renderers here."""
+    from targeting.report.html import render_briefs
+
+    return render_briefs(report)
+
+
+def _briefs(future, report: dict) -> tuple[bytes, str]:
+    """The spare process's rendering, or this process's when there is none or it died (killed, out
+    of memory); an error of the rendering itself is raised as if it had happened here."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if future is not None:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            pass
+    return render_briefs_here(report)

@@ -32,6 +32,7 @@ from targeting.report import charts
 
 __all__ = [
     "TemplateOnlyFetcher",
+    "brief_charts",
     "layout_brief",
     "make_environment",
     "render_brief",
@@ -205,8 +206,16 @@ def _context(report: Mapping[str, Any]) -> dict[str, Any]:
     )
 
 
+def brief_charts(report: Mapping[str, Any]) -> dict[str, str | None]:
+    """Every chart of the brief as a ``data:`` URI; the forest plot is ``None`` without subgroups.
+
+    Drawing them is most of the time the HTML takes: the PDF and brief.html share one set
+    (``charts=`` of `render_html`, `render_brief`).
+    """
+    return _charts(report, _context(report))
+
+
 def _charts(report: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, str | None]:
-    """Every chart of the brief as a ``data:`` URI; the forest plot is ``None`` without subgroups."""
     data = report["data"]
     diag = report["diagnostics"]
     direction = data["direction"]
@@ -232,7 +241,8 @@ def _charts(report: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def render_html(report: Mapping[str, Any], *, inline_css: str | None = None) -> str:
+def render_html(report: Mapping[str, Any], *, inline_css: str | None = None,
+                charts: Mapping[str, str | None] | None = None) -> str:
     """Render the brief as an HTML string (charts embedded as ``data:`` URIs).
 
     Parameters
@@ -243,6 +253,8 @@ def render_html(report: Mapping[str, Any], *, inline_css: str | None = None) -> 
     inline_css : str, optional
         A stylesheet written into the page's ``<style>`` (the self-contained brief.html); the PDF
         passes its stylesheet to WeasyPrint instead.
+    charts : mapping, optional
+        The charts (`brief_charts` of the same report), when they are already drawn.
 
     Returns
     -------
@@ -252,7 +264,8 @@ def render_html(report: Mapping[str, Any], *, inline_css: str | None = None) -> 
     env = make_environment()
     template = env.get_template("brief.html")
     context = _context(report)
-    return template.render(r=report, charts=_charts(report, context), inline_css=inline_css, **context)
+    charts = _charts(report, context) if charts is None else charts
+    return template.render(r=report, charts=charts, inline_css=inline_css, **context)
 
 
 def stylesheet(name: str) -> str:
@@ -263,7 +276,7 @@ def stylesheet(name: str) -> str:
     return text
 
 
-def layout_brief(report: Mapping[str, Any], *, url_fetcher=None):
+def layout_brief(report: Mapping[str, Any], *, url_fetcher=None, charts: Mapping[str, str | None] | None = None):
     """The brief laid out in pages (a WeasyPrint ``Document``), before it is written as PDF.
 
     Parameters
@@ -272,6 +285,8 @@ def layout_brief(report: Mapping[str, Any], *, url_fetcher=None):
         The report model as plain data.
     url_fetcher : TemplateOnlyFetcher, optional
         The fetcher WeasyPrint uses; default a new :func:`TemplateOnlyFetcher`.
+    charts : mapping, optional
+        The charts (`brief_charts`), when they are already drawn.
 
     Returns
     -------
@@ -281,12 +296,13 @@ def layout_brief(report: Mapping[str, Any], *, url_fetcher=None):
     fetcher = url_fetcher if url_fetcher is not None else TemplateOnlyFetcher()
     root = _templates_dir()
     base_url = root.as_uri() + "/" if root is not None else None
-    document = HTML(string=render_html(report), base_url=base_url, url_fetcher=fetcher)
+    document = HTML(string=render_html(report, charts=charts), base_url=base_url, url_fetcher=fetcher)
     css = CSS(string=stylesheet("brief.css"), base_url=base_url, url_fetcher=fetcher)
     return document.render(stylesheets=[css])
 
 
-def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
+def render_brief(report: Mapping[str, Any], *, url_fetcher=None,
+                 charts: Mapping[str, str | None] | None = None) -> bytes:
     """Render the PDF brief from the report model.
 
     Parameters
@@ -297,6 +313,8 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     url_fetcher : TemplateOnlyFetcher, optional
         The fetcher WeasyPrint uses; default a new :func:`TemplateOnlyFetcher`. Tests pass their
         own to inspect the URLs requested.
+    charts : mapping, optional
+        The charts (`brief_charts`), when they are already drawn.
 
     Returns
     -------
@@ -309,4 +327,4 @@ def render_brief(report: Mapping[str, Any], *, url_fetcher=None) -> bytes:
     >>> pdf = render_brief(json.load(open("report.json")))  # doctest: +SKIP
     >>> open("brief.pdf", "wb").write(pdf)  # doctest: +SKIP
     """
-    return layout_brief(report, url_fetcher=url_fetcher).write_pdf()
+    return layout_brief(report, url_fetcher=url_fetcher, charts=charts).write_pdf()
