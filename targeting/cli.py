@@ -7,6 +7,7 @@ one (with the traceback under --debug).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -246,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("targeting: interrupted; no outputs were written.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`targeting validate x | head -1`): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not fail again (Python docs, "Note on SIGPIPE").
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception:  # a bug: say so plainly, keep the traceback for --debug
         if getattr(args, "debug", False):
             traceback.print_exc()

@@ -121,3 +121,13 @@ def test_example_command_writes_a_workbook(tmp_path):
 def test_console_script_runs():
     done = subprocess.run([sys.executable, "-m", "targeting.cli", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and "targeting" in done.stdout
+
+
+def test_closed_stdout_is_not_an_internal_error(trial_csv):
+    """`targeting validate x | head -1`: the reader leaves before the output ends (broken pipe)."""
+    process = subprocess.Popen([sys.executable, "-m", "targeting.cli", "validate", str(trial_csv), *BASE],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # nobody reads: every write meets a closed pipe
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == EXIT_OK
+    assert "internal error" not in stderr and "Traceback" not in stderr

@@ -9,7 +9,7 @@ import textwrap
 
 from matplotlib.lines import Line2D
 
-from targeting.format import fmt_change
+from targeting.format import fmt_change, shorten_words
 from targeting.model.narrative import expression_words, shown_flag
 
 from targeting.report.charts.sides import harm_side, label_harm_side
@@ -51,7 +51,9 @@ def _name(group: Mapping[str, Any]) -> str:
 
 
 def _wrapped(text: str, width: int) -> str:
-    """A label wrapped on words into lines of at most ``width`` characters: never cut."""
+    """A label wrapped on words into lines of at most ``width`` characters; a single word longer
+    than a line is cut in its middle (`shorten_words`), so no label runs off the plot."""
+    text = shorten_words(text, width)
     return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
 
 
