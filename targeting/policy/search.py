@@ -65,47 +65,109 @@ def _within(costs, limit):
     return costs <= limit + budget_slack(limit)
 
 
-def _child_options(columns, nbins, g, c, j1, depth, min_leaf, unit_cost):
-    """All child options for every threshold of root feature ``j1``.
+@dataclass(frozen=True)
+class _Grid:
+    """The child features on a padded (feature, bin) grid, so one histogram pass per root feature
+    serves every child feature.
 
-    Returns arrays of shape (n_thresholds, n_options) for the left and right child: benefit,
-    cost per option column (layout described in `_decode`), plus the root children's sizes.
+    ``cells[i, f]`` is person i's cell ``f * width + bin`` for child feature ``features[f]``;
+    ``option_id[f, side, t]`` is the column (in `_decode`'s layout) of the option "split on
+    ``features[f]`` at threshold ``t + 1`` and treat the low (side 0) or high (side 1) half",
+    or -1 where the feature has fewer bins than the grid.
     """
-    nb1 = int(nbins[j1])
-    b1 = columns[j1]
-    n_root = np.bincount(b1, minlength=nb1)
-    g_root = np.bincount(b1, weights=g, minlength=nb1)
-    c_root = n_root.astype(float) if unit_cost else np.bincount(b1, weights=c, minlength=nb1)
-    n_left = np.cumsum(n_root)[:-1]
-    g_left = np.cumsum(g_root)[:-1]
-    c_left = np.cumsum(c_root)[:-1]
-    totals = (n_root.sum(), g_root.sum(), c_root.sum())
-    sides = {
-        "left": ([np.zeros(nb1 - 1), g_left], [np.zeros(nb1 - 1), c_left]),
-        "right": ([np.zeros(nb1 - 1), totals[1] - g_left], [np.zeros(nb1 - 1), totals[2] - c_left]),
-    }
-    if depth >= 2:
-        for j2, b2 in enumerate(columns):
-            nb2 = int(nbins[j2])
-            if nb2 < 2:
-                continue
-            idx = b1 * nb2 + b2
-            shape = (nb1, nb2)
-            hist_n = np.bincount(idx, minlength=nb1 * nb2).reshape(shape)
-            hist_g = np.bincount(idx, weights=g, minlength=nb1 * nb2).reshape(shape)
-            hist_c = hist_n if unit_cost else np.bincount(idx, weights=c, minlength=nb1 * nb2).reshape(shape)
-            for side in ("left", "right"):
-                parts = []
-                for hist in (hist_n, hist_g, hist_c):
-                    upto = np.cumsum(hist, axis=0)[:-1]           # rows with b1 < t1
-                    node = upto if side == "left" else hist.sum(axis=0) - upto
-                    low = np.cumsum(node, axis=1)[:, :-1]          # child rows with b2 < t2
-                    parts.append((low, node.sum(axis=1)[:, None] - low))
-                (n_lo, n_hi), (g_lo, g_hi), (c_lo, c_hi) = parts
-                ok = (n_lo >= min_leaf) & (n_hi >= min_leaf)
-                sides[side][0].extend([np.where(ok, g_lo, -np.inf), np.where(ok, g_hi, -np.inf)])
-                sides[side][1].extend([c_lo, c_hi])
-    return sides, (n_left, totals[0] - n_left)
+
+    features: np.ndarray
+    width: int
+    cells: np.ndarray
+    option_id: np.ndarray
+    by_width: tuple[tuple[int, np.ndarray], ...]  # (bins, positions in `features`) per bin count
+
+    @classmethod
+    def build(cls, columns: np.ndarray, nbins: np.ndarray, depth: int) -> "_Grid":
+        features = np.nonzero(nbins >= 2)[0] if depth >= 2 else np.zeros(0, dtype=int)
+        width = int(nbins[features].max()) if features.size else 1
+        cells = columns[:, features] + np.arange(features.size) * width
+        option_id = np.full((features.size, 2, width - 1), -1)
+        offset = 2
+        for f, j in enumerate(features):
+            count = int(nbins[j]) - 1
+            option_id[f, 0, :count] = offset + np.arange(count)
+            option_id[f, 1, :count] = offset + count + np.arange(count)
+            offset += 2 * count
+        counts = nbins[features]
+        by_width = tuple((int(k), np.nonzero(counts == k)[0]) for k in np.unique(counts))
+        return cls(features, width, np.ascontiguousarray(cells), option_id, by_width)
+
+    def feature_totals(self, node: np.ndarray) -> np.ndarray:
+        """Sums over each child feature's own bins (rows, features), added up exactly as a sum over
+        a histogram of that feature alone would be, so both halves of a split round alike."""
+        out = np.empty(node.shape[:2])
+        for count, positions in self.by_width:
+            out[:, positions] = node[:, positions, :count].sum(axis=2)
+        return out
+
+
+# Rows per chunk of the joint histogram, so its index array stays near 32 MB whatever n and p.
+_CHUNK_CELLS = 1 << 22
+
+
+def _joint_histograms(root: np.ndarray, n_root_bins: int, grid: _Grid, weights) -> list[np.ndarray]:
+    """Per weight (None = head count), the sums over people of each (root bin, child cell):
+    arrays of shape (n_root_bins, n_child_features, width)."""
+    q = grid.features.size
+    size = q * grid.width
+    out = [np.zeros(n_root_bins * size) for _ in weights]
+    step = max(1, _CHUNK_CELLS // max(q, 1))
+    for start in range(0, len(root), step):
+        idx = (root[start:start + step, None] * size + grid.cells[start:start + step]).ravel()
+        for k, w in enumerate(weights):
+            out[k] += np.bincount(idx, weights=None if w is None else np.repeat(w[start:start + step], q),
+                                  minlength=n_root_bins * size)
+    return [h.reshape(n_root_bins, q, grid.width) for h in out]
+
+
+def _child_options(total, node, grid: _Grid, min_leaf):
+    """The options of one side of each root threshold (rows), compacted to those that can win.
+
+    ``total`` holds the child's (count, benefit, cost) per row; ``node`` the same sums by child
+    feature and bin, arrays of shape (rows, features, width). An option "treat one half" survives
+    only if no option listed before it (in `_decode`'s order) and costing no more gives at least
+    as much: treating nothing (benefit 0), or a lower threshold's low half (same feature,
+    cheaper), or a higher threshold's high half giving strictly more. The knapsack never picks
+    the others (see `_left_frontiers` and the running best of the right side), so dropping them
+    is exact and shrinks the sort that follows about tenfold.
+
+    Returns (benefit, cost, option id) arrays of shape (rows, width): column 0 is NONE, column 1
+    WHOLE, then the surviving options in `_decode` order, padded with benefit -inf.
+    """
+    rows = len(total[0])
+    halves = []
+    for a in node:
+        low = np.cumsum(a, axis=2)[:, :, :-1]                 # child rows with bin < threshold
+        high = grid.feature_totals(a)[:, :, None] - low
+        halves.append(np.stack([low, high], axis=2))          # (rows, features, side, thresholds)
+    n_half, g_half, c_half = halves
+    ok = (n_half >= min_leaf).all(axis=2, keepdims=True) & (g_half > 0)
+    g = np.where(ok, g_half, -np.inf)
+    lo, hi = g[:, :, 0], g[:, :, 1]
+    earlier = np.maximum.accumulate(lo, axis=2)
+    keep_lo = lo > np.concatenate([np.full(lo.shape[:2] + (1,), -np.inf), earlier[:, :, :-1]], axis=2)
+    later = np.maximum.accumulate(hi[:, :, ::-1], axis=2)[:, :, ::-1]
+    keep_hi = hi >= np.concatenate([later[:, :, 1:], np.full(hi.shape[:2] + (1,), -np.inf)], axis=2)
+    keep = np.stack([keep_lo, keep_hi & np.isfinite(hi)], axis=2)
+    row, feature, side, threshold = np.nonzero(keep)
+    counts = np.bincount(row, minlength=rows)
+    width = 2 + int(counts.max(initial=0))
+    slot = 2 + np.arange(row.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    benefit = np.full((rows, width), -np.inf)
+    cost = np.zeros((rows, width))
+    ids = np.zeros((rows, width), dtype=np.intp)
+    benefit[:, 0], benefit[:, 1], cost[:, 1], ids[:, 1] = 0.0, total[1], total[2], 1
+    cost[:, 2:] = total[2][:, None]  # padding sorts last and is never picked (benefit -inf)
+    benefit[row, slot] = g_half[row, feature, side, threshold]
+    cost[row, slot] = c_half[row, feature, side, threshold]
+    ids[row, slot] = grid.option_id[feature, side, threshold]
+    return benefit, cost, ids
 
 
 def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
@@ -150,6 +212,11 @@ def screen(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, keep: int) 
     over thresholds, the positive parts of the two sides' summed benefits. It needs one pass over
     the data per feature, against p passes per feature for the depth-2 search.
     """
+    return np.sort(np.argsort(-_strengths(bins, nbins, benefit), kind="stable")[:keep])
+
+
+def _strengths(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray) -> np.ndarray:
+    """Per feature, the largest benefit of a depth-1 tree on it without a budget (-inf: no split)."""
     strength = np.full(bins.shape[1], -np.inf)
     for j in range(bins.shape[1]):
         if nbins[j] < 2:
@@ -157,20 +224,27 @@ def screen(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, keep: int) 
         by_bin = np.bincount(bins[:, j], weights=benefit, minlength=int(nbins[j]))
         left = np.cumsum(by_bin)[:-1]
         strength[j] = np.max(np.maximum(left, 0) + np.maximum(by_bin.sum() - left, 0))
-    return np.sort(np.argsort(-strength, kind="stable")[:keep])
+    return strength
 
 
 def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
                  budgets, min_leaf: int = 1, depth: int = 2, root_values: list | None = None,
-                 max_features: int | None = None) -> list[TreeChoice]:
+                 n_root_values: int = 6, max_features: int | None = None) -> list[TreeChoice]:
     """The exact best tree for each of several budgets, sharing the histograms between them.
 
     The child options do not depend on the budget; only the final knapsack does. A budget curve
     therefore costs one pass over the data per root feature, not one per budget. Parameters are
     those of `search_tree`, with ``budgets`` a sequence of budgets; ``root_values`` (if given)
-    receives the root-split values for the first budget. With ``max_features`` and more features
-    than that, the search is exact over the features chosen by `screen`. Returns one `TreeChoice`
-    per budget.
+    receives ``(benefit, feature, threshold)`` of the ``n_root_values`` root splits with the most
+    valuable trees under the first budget, best first (ties: lower feature, then threshold). With
+    ``max_features`` and more features than that, the search is exact over the features chosen by
+    `screen`. Returns one `TreeChoice` per budget.
+
+    Root splits are visited in decreasing order of an upper bound on their value (`_bound`), and
+    the knapsack is solved only for those whose bound reaches the best value found so far; the
+    others cannot win (nor be among the ``n_root_values`` best), so the result is that of the
+    full search. Ties between equally valuable trees are settled as if every root split had
+    been visited in feature and threshold order.
     """
     bins = np.asarray(bins)
     benefit = np.asarray(benefit, dtype=float)
@@ -179,57 +253,167 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
         keep = screen(bins, nbins, benefit, max_features)
         inner: list = []
         choices = search_trees(bins[:, keep], np.asarray(nbins)[keep], benefit, cost, budgets=budgets,
-                               min_leaf=min_leaf, depth=depth, root_values=inner)
+                               min_leaf=min_leaf, depth=depth, root_values=inner, n_root_values=n_root_values)
         if root_values is not None:
             root_values.extend((value, int(keep[j]), t) for value, j, t in inner)
         return [_renumber(choice, keep) for choice in choices]
-    cost = np.asarray(cost, dtype=float)
-    budgets = [float(b) for b in budgets]
-    budget_array = np.asarray(budgets)
-    # One contiguous array per feature: the 2-D histograms read columns p times each.
-    columns = [np.ascontiguousarray(bins[:, j], dtype=np.intp) for j in range(p)]
-    unit_cost = bool(np.all(cost == 1.0))
-    min_leaf = max(1, int(min_leaf))
-    total_g, total_c = float(benefit.sum()), float(cost.sum())
-    best = [TreeChoice(total_g, total_c, treat_all=True)
-            if _within(total_c, budget) and total_g > 0 and n >= min_leaf else TreeChoice(0.0, 0.0)
-            for budget in budgets]
-    for j1 in range(p):
-        if nbins[j1] < 2:
+    problem = _Problem.build(bins, nbins, benefit, cost, min_leaf, depth)
+    budget_array = np.asarray([float(b) for b in budgets])
+    initial = [TreeChoice(problem.total_g, problem.total_c, treat_all=True)
+               if _within(problem.total_c, budget) and problem.total_g > 0 and n >= problem.min_leaf
+               else TreeChoice(0.0, 0.0) for budget in budget_array]
+    floor = np.array([choice.benefit for choice in initial])
+    top: list = []          # (benefit, feature, threshold) of the best root splits, first budget
+    found: list = []        # (feature, threshold, budget index, value, spent, left option, right option)
+    n_top = n_root_values if root_values is not None else 0
+    # The strongest root features first: the best value found so far then rules out most others.
+    for j1 in np.argsort(-_strengths(problem.columns, problem.nbins, benefit), kind="stable"):
+        if problem.nbins[j1] < 2:
             continue
-        sides, (n_left, n_right) = _child_options(columns, nbins, benefit, cost, j1, depth,
-                                                    min_leaf, unit_cost)
-        left_g, left_c = (np.column_stack(a) for a in sides["left"])
-        right_g, right_c = (np.column_stack(a) for a in sides["right"])
-        valid = np.nonzero((n_left >= min_leaf) & (n_right >= min_leaf))[0]
-        if valid.size == 0:
+        rows, left, right = problem.sides(int(j1), budget_array, lambda bound: _matters(bound, floor, top, n_top))
+        if rows.size == 0:
             continue
-        # Sort every root threshold's right options by cost at once; keep a running best benefit
-        # (first index on ties, i.e. the cheaper and simpler option).
-        small_counts = unit_cost and total_c < _MAX_TABLE
-        order = _sort_by_cost(right_c[valid], small_counts)
-        rc_sorted = np.take_along_axis(right_c[valid], order, axis=1)
-        rg_sorted = np.take_along_axis(right_g[valid], order, axis=1)
-        running = np.maximum.accumulate(rg_sorted, axis=1)
-        previous = np.concatenate([np.full((len(valid), 1), -np.inf), running[:, :-1]], axis=1)
-        first_best = np.maximum.accumulate(
-            np.where(rg_sorted > previous, np.arange(rg_sorted.shape[1]), 0), axis=1)
-        best_right = np.take_along_axis(order, first_best, axis=1)
-        tables = _position_tables(rc_sorted, total_c) if small_counts else None
-        fronts = _left_frontiers(left_g[valid], left_c[valid], small_counts)
-        for k, row in enumerate(valid):
-            choices = _combine(left_g[row], left_c[row], right_g[row], right_c[row], rc_sorted[k], best_right[k],
-                               budget_array, fronts[k], None if tables is None else tables[k])
+        for row, choices in zip(rows, problem.knapsacks(left, right, budget_array)):
+            threshold = int(row) + 1
             for b, choice in enumerate(choices):
                 if choice is None:
                     continue
-                value, spent, li, ri = choice
-                if root_values is not None and b == 0:
-                    root_values.append((value, j1, int(row) + 1))
-                if _better(value, spent, best[b]):
-                    best[b] = TreeChoice(value, spent, feature=j1, threshold=int(row) + 1,
-                                         left=_decode(li, nbins), right=_decode(ri, nbins))
+                value, spent, left_option, right_option = choice
+                found.append((int(j1), threshold, b, value, spent, left_option, right_option))
+                floor[b] = max(floor[b], value)
+                if b == 0 and n_top:
+                    top.append((value, int(j1), threshold))
+    if root_values is not None:
+        top.sort(key=lambda r: (-r[0], r[1], r[2]))
+        root_values.extend(top[:n_root_values])
+    best = list(initial)
+    for j1, threshold, b, value, spent, left_option, right_option in sorted(found, key=lambda f: (f[0], f[1])):
+        if _better(value, spent, best[b]):
+            best[b] = TreeChoice(value, spent, feature=j1, threshold=threshold,
+                                 left=_decode(left_option, problem.nbins), right=_decode(right_option, problem.nbins))
     return best
+
+
+def _matters(bound: np.ndarray, floor: np.ndarray, top: list, n_top: int) -> np.ndarray:
+    """Which rows (root thresholds) can still matter: a bound within a margin (far above
+    rounding) of the best value found for some budget, or of the ``n_top``-th best root value."""
+    def reach(level):
+        return level - 1e-9 * np.maximum(1.0, np.abs(level))
+
+    keep = (bound >= reach(floor)).any(axis=1)
+    if n_top:
+        level = -np.inf if len(top) < n_top else sorted(v for v, _, _ in top)[-n_top]
+        keep |= bound[:, 0] >= reach(level)
+    return keep
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One search's data: bins on the child grid, weights, and the knapsack settings."""
+
+    columns: np.ndarray
+    nbins: np.ndarray
+    grid: _Grid
+    benefit: np.ndarray
+    cost: np.ndarray
+    unit_cost: bool
+    min_leaf: int
+    total_g: float
+    total_c: float
+
+    @classmethod
+    def build(cls, bins, nbins, benefit, cost, min_leaf, depth) -> "_Problem":
+        columns = np.asarray(bins, dtype=np.intp)
+        nbins = np.asarray(nbins)
+        cost = np.asarray(cost, dtype=float)
+        return cls(columns, nbins, _Grid.build(columns, nbins, depth), benefit, cost, bool(np.all(cost == 1.0)),
+                   max(1, int(min_leaf)), float(benefit.sum()), float(cost.sum()))
+
+    def sides(self, j1: int, budgets: np.ndarray, matters) -> tuple[np.ndarray, list, list]:
+        """The root thresholds of feature ``j1`` that can matter, and each child's sums there.
+
+        Returns ``(rows, left, right)``: row r is the root threshold r + 1 (leaving at least
+        ``min_leaf`` people on each side) and each side is ``(totals, cells)`` — the sums of
+        (count, benefit, cost) over the child, in total and by child cell, for those rows. Rows
+        are kept where ``matters(bound)`` says so, given per row and budget an upper bound on
+        the value of any tree with that root split (`_bound`, from 2-D running sums over the
+        root and child bins; the sums handed on are computed in the search's own order).
+        """
+        nb1 = int(self.nbins[j1])
+        root = np.ascontiguousarray(self.columns[:, j1])
+        weights = [None, self.benefit] if self.unit_cost else [None, self.benefit, self.cost]
+        sums = [np.bincount(root, weights=w, minlength=nb1).astype(float) for w in weights]
+        n_left = np.cumsum(sums[0])[:-1]
+        rows = np.nonzero((n_left >= self.min_leaf) & (sums[0].sum() - n_left >= self.min_leaf))[0]
+        if rows.size == 0:
+            return rows, [], []
+        hists = _joint_histograms(root, nb1, self.grid, weights)
+        if self.unit_cost:
+            sums.append(sums[0])
+            hists.append(hists[0])
+        left_total = [np.cumsum(s)[rows] for s in sums]
+        right_total = [s.sum() - t for s, t in zip(sums, left_total)]
+        upto = [np.cumsum(h, axis=0) for h in hists[:len(weights)]]
+        corner = [np.cumsum(u, axis=2) for u in upto]  # people below (root threshold, child threshold)
+        if self.unit_cost:
+            upto.append(upto[0])
+            corner.append(corner[0])
+        left_low = [c[rows, :, :-1] for c in corner]
+        right_low = [c[-1, :, :-1] - low for c, low in zip(corner, left_low)]
+        bound = (_bound(left_total, left_low, self.min_leaf, budgets)
+                 + _bound(right_total, right_low, self.min_leaf, budgets))
+        keep = matters(bound)
+        kept = rows[keep]
+        left = ([t[keep] for t in left_total], [u[kept] for u in upto])
+        right = ([t[keep] for t in right_total], [h.sum(axis=0) - u[kept] for h, u in zip(hists, upto)])
+        return kept, left, right
+
+    def knapsacks(self, left, right, budgets: np.ndarray):
+        """For each root threshold (row of the sums `sides` gives), per budget: the best
+        (value, cost, left option id, right option id), or None."""
+        left_g, left_c, left_id = _child_options(*left, self.grid, self.min_leaf)
+        right_g, right_c, right_id = _child_options(*right, self.grid, self.min_leaf)
+        small_counts = self.unit_cost and self.total_c < _MAX_TABLE
+        # Sort every root threshold's right options by cost at once; keep a running best benefit
+        # (first index on ties, i.e. the cheaper and simpler option).
+        order = _sort_by_cost(right_c, small_counts)
+        rc_sorted = np.take_along_axis(right_c, order, axis=1)
+        rg_sorted = np.take_along_axis(right_g, order, axis=1)
+        running = np.maximum.accumulate(rg_sorted, axis=1)
+        previous = np.concatenate([np.full((len(right_g), 1), -np.inf), running[:, :-1]], axis=1)
+        first_best = np.maximum.accumulate(
+            np.where(rg_sorted > previous, np.arange(rg_sorted.shape[1]), 0), axis=1)
+        best_right = np.take_along_axis(order, first_best, axis=1)
+        tables = _position_tables(rc_sorted, self.total_c) if small_counts else None
+        fronts = _left_frontiers(left_g, left_c, small_counts)
+        for k in range(len(left_g)):
+            choices = _combine(left_g[k], left_c[k], right_g[k], right_c[k], rc_sorted[k], best_right[k],
+                               budgets, fronts[k], None if tables is None else tables[k])
+            yield [None if c is None else (c[0], c[1], int(left_id[k, c[2]]), int(right_id[k, c[3]]))
+                   for c in choices]
+
+
+def _bound(total, low, min_leaf, budgets) -> np.ndarray:
+    """Per row (root threshold) and budget, an upper bound on what one root child adds to a tree
+    within that budget: the best of treating no one, everyone, or one half of a single split,
+    each within the budget on its own (the two children's bounds add up to a bound on the tree).
+
+    ``total`` holds the child's (count, benefit, cost) per row, ``low`` the same sums over its
+    people below each child threshold, arrays (rows, features, thresholds).
+    """
+    (n, g, c), (n_low, g_low, c_low) = total, low
+    limit = budgets + budget_slack(budgets)
+    margin = 1e-9 * (np.abs(g) + 1.0)  # the 2-D running sums round differently from the search's own
+    best = np.maximum(np.where(c[:, None] <= limit, g[:, None], -np.inf), 0.0)
+    if n_low.shape[1] == 0:
+        return best + margin[:, None]
+    ok = (n_low >= min_leaf) & (n[:, None, None] - n_low >= min_leaf)
+    c_high = c[:, None, None] - c_low
+    for b, room in enumerate(limit):
+        low_best = np.where(ok & (c_low <= room), g_low, -np.inf).max(axis=(1, 2))
+        high_best = g - np.where(ok & (c_high <= room), g_low, np.inf).min(axis=(1, 2))
+        best[:, b] = np.maximum(best[:, b], np.maximum(low_best, high_best))
+    return best + margin[:, None]
 
 
 def _renumber(choice: TreeChoice, features: np.ndarray) -> TreeChoice:
