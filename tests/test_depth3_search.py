@@ -4,7 +4,8 @@ tree value as searching each share on its own (the plain form of the documented 
 import numpy as np
 import pytest
 
-from targeting.policy.search import search_depth3, search_tree
+from targeting.policy.lookahead import search_depth3
+from targeting.policy.search import search_tree
 
 
 def plain_look_ahead(bins, nbins, benefit, cost, budget, min_leaf, n_roots=6, grid=11):
@@ -25,7 +26,7 @@ def plain_look_ahead(bins, nbins, benefit, cost, budget, min_leaf, n_roots=6, gr
 
 
 def tree_value(node, bins, benefit):
-    from targeting.policy.search import assign
+    from targeting.policy.tree import assign
     treat, _ = assign(node, bins)
     return float(benefit[treat.astype(bool)].sum()), treat.astype(bool)
 

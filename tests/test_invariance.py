@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from targeting.policy.search import assign, search_tree, to_node
+from targeting.policy.search import search_tree, to_node
+from targeting.policy.tree import assign
 from targeting.sim.simulate import cate_lesson, financial_literacy
 from targeting.sim.studies import run_frame
 

@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy.search import assign, screen, search_depth3, search_tree, search_trees, to_node
+from targeting.policy.lookahead import search_depth3
+from targeting.policy.search import screen, search_tree, search_trees, to_node
+from targeting.policy.tree import assign
 
 
 def _leaves_of_all_trees(bins, nbins, depth):

@@ -15,8 +15,10 @@ import numpy as np
 
 from targeting.policy.binning import Constraint, FeatureBins, make_bins
 from targeting.data import query
-from targeting.policy.search import (MAX_SEARCH_FEATURES, Leaf, Split, assign, budget_slack, search_depth3,
-                                     search_trees, simplify, to_node)
+from targeting.policy.knapsack import budget_slack
+from targeting.policy.lookahead import search_depth3
+from targeting.policy.search import MAX_SEARCH_FEATURES, search_trees, to_node
+from targeting.policy.tree import Leaf, Split, assign, simplify
 from targeting.data.prepare import Prepared
 
 

@@ -20,6 +20,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from targeting.policy.knapsack import (MAX_TABLE, budget_slack, combine, left_frontiers, position_tables,
+                                       sort_by_cost)
+from targeting.policy.tree import Leaf, Split
+
 NONE, WHOLE = -1, -2  # child options that do not split the child
 # Depth-2 search costs n x p^2: beyond this many covariates it runs on the strongest ones (see `screen`).
 MAX_SEARCH_FEATURES = 50
@@ -50,15 +54,6 @@ class TreeChoice:
     treat_all: bool = False
     left: ChildChoice | None = None
     right: ChildChoice | None = None
-
-
-def budget_slack(limit):
-    """How far a sum of costs may exceed ``limit`` (a number or an array of them) and still count
-    as within the budget.
-
-    A relative tolerance keeps sums of many float costs from failing an exactly-met budget.
-    """
-    return 1e-9 * np.maximum(1.0, np.abs(limit))
 
 
 def _within(costs, limit):
@@ -134,7 +129,7 @@ def _child_options(total, node, grid: _Grid, min_leaf):
     only if no option listed before it (in `_decode`'s order) and costing no more gives at least
     as much: treating nothing (benefit 0), or a lower threshold's low half (same feature,
     cheaper), or a higher threshold's high half giving strictly more. The knapsack never picks
-    the others (see `_left_frontiers` and the running best of the right side), so dropping them
+    the others (see `left_frontiers` and the running best of the right side), so dropping them
     is exact and shrinks the sort that follows about tenfold.
 
     Returns (benefit, cost, option id) arrays of shape (rows, width): column 0 is NONE, column 1
@@ -295,12 +290,14 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
 
 
 def _matters(bound: np.ndarray, floor: np.ndarray, top: list, n_top: int) -> np.ndarray:
-    """Which rows (root thresholds) can still matter: a bound within a margin (far above
-    rounding) of the best value found for some budget, or of the ``n_top``-th best root value."""
+    """Which rows (root thresholds) can still matter, given per row and budget a bound on the
+    value beyond treating no one: a positive bound (treating no one never beats the best found,
+    which is worth at least that) within a margin (far above rounding) of the best value found
+    for some budget, or of the ``n_top``-th best root value."""
     def reach(level):
         return level - 1e-9 * np.maximum(1.0, np.abs(level))
 
-    keep = (bound >= reach(floor)).any(axis=1)
+    keep = ((bound > 0) & (bound >= reach(floor))).any(axis=1)
     if n_top:
         level = -np.inf if len(top) < n_top else sorted(v for v, _, _ in top)[-n_top]
         keep |= bound[:, 0] >= reach(level)
@@ -373,10 +370,10 @@ class _Problem:
         (value, cost, left option id, right option id), or None."""
         left_g, left_c, left_id = _child_options(*left, self.grid, self.min_leaf)
         right_g, right_c, right_id = _child_options(*right, self.grid, self.min_leaf)
-        small_counts = self.unit_cost and self.total_c < _MAX_TABLE
+        small_counts = self.unit_cost and self.total_c < MAX_TABLE
         # Sort every root threshold's right options by cost at once; keep a running best benefit
         # (first index on ties, i.e. the cheaper and simpler option).
-        order = _sort_by_cost(right_c, small_counts)
+        order = sort_by_cost(right_c, small_counts)
         rc_sorted = np.take_along_axis(right_c, order, axis=1)
         rg_sorted = np.take_along_axis(right_g, order, axis=1)
         running = np.maximum.accumulate(rg_sorted, axis=1)
@@ -384,10 +381,10 @@ class _Problem:
         first_best = np.maximum.accumulate(
             np.where(rg_sorted > previous, np.arange(rg_sorted.shape[1]), 0), axis=1)
         best_right = np.take_along_axis(order, first_best, axis=1)
-        tables = _position_tables(rc_sorted, self.total_c) if small_counts else None
-        fronts = _left_frontiers(left_g, left_c, small_counts)
+        tables = position_tables(rc_sorted, self.total_c) if small_counts else None
+        fronts = left_frontiers(left_g, left_c, small_counts)
         for k in range(len(left_g)):
-            choices = _combine(left_g[k], left_c[k], right_g[k], right_c[k], rc_sorted[k], best_right[k],
+            choices = combine(left_g[k], left_c[k], right_g[k], right_c[k], rc_sorted[k], best_right[k],
                                budgets, fronts[k], None if tables is None else tables[k])
             yield [None if c is None else (c[0], c[1], int(left_id[k, c[2]]), int(right_id[k, c[3]]))
                    for c in choices]
@@ -395,25 +392,25 @@ class _Problem:
 
 def _bound(total, low, min_leaf, budgets) -> np.ndarray:
     """Per row (root threshold) and budget, an upper bound on what one root child adds to a tree
-    within that budget: the best of treating no one, everyone, or one half of a single split,
-    each within the budget on its own (the two children's bounds add up to a bound on the tree).
+    within that budget beyond treating no one in it: the best of treating everyone or one half of
+    a single split, each within the budget on its own, or 0 (the two children's bounds add up to
+    a bound on the tree).
 
     ``total`` holds the child's (count, benefit, cost) per row, ``low`` the same sums over its
     people below each child threshold, arrays (rows, features, thresholds).
     """
     (n, g, c), (n_low, g_low, c_low) = total, low
     limit = budgets + budget_slack(budgets)
-    margin = 1e-9 * (np.abs(g) + 1.0)  # the 2-D running sums round differently from the search's own
-    best = np.maximum(np.where(c[:, None] <= limit, g[:, None], -np.inf), 0.0)
-    if n_low.shape[1] == 0:
-        return best + margin[:, None]
-    ok = (n_low >= min_leaf) & (n[:, None, None] - n_low >= min_leaf)
-    c_high = c[:, None, None] - c_low
-    for b, room in enumerate(limit):
-        low_best = np.where(ok & (c_low <= room), g_low, -np.inf).max(axis=(1, 2))
-        high_best = g - np.where(ok & (c_high <= room), g_low, np.inf).min(axis=(1, 2))
-        best[:, b] = np.maximum(best[:, b], np.maximum(low_best, high_best))
-    return best + margin[:, None]
+    best = np.where(c[:, None] <= limit, g[:, None], -np.inf)
+    if n_low.shape[1]:
+        ok = (n_low >= min_leaf) & (n[:, None, None] - n_low >= min_leaf)
+        c_high = c[:, None, None] - c_low
+        for b, room in enumerate(limit):
+            low_best = np.where(ok & (c_low <= room), g_low, -np.inf).max(axis=(1, 2))
+            high_best = g - np.where(ok & (c_high <= room), g_low, np.inf).min(axis=(1, 2))
+            best[:, b] = np.maximum(best[:, b], np.maximum(low_best, high_best))
+    # The 2-D running sums round differently from the search's own: a margin far above that.
+    return np.where(best > 0, best + 1e-9 * (np.abs(g) + 1.0)[:, None], 0.0)
 
 
 def _renumber(choice: TreeChoice, features: np.ndarray) -> TreeChoice:
@@ -426,84 +423,11 @@ def _renumber(choice: TreeChoice, features: np.ndarray) -> TreeChoice:
     return replace(choice, feature=int(features[choice.feature]), left=child(choice.left), right=child(choice.right))
 
 
-def _renumber_node(node: "Leaf | Split", features: np.ndarray) -> "Leaf | Split":
-    """A tree found on a subset of features, in the numbering of all features."""
-    if isinstance(node, Leaf):
-        return node
-    return Split(int(features[node.feature]), node.threshold, _renumber_node(node.left, features),
-                 _renumber_node(node.right, features))
-
-
 def _better(value, spent, best: TreeChoice) -> bool:
     scale = 1e-12 * max(1.0, abs(value), abs(best.benefit))
     if value > best.benefit + scale:
         return True
     return abs(value - best.benefit) <= scale and spent < best.cost - 1e-12
-
-
-# Head-count costs are whole numbers up to n: a table then finds, for every room left, how many
-# right options fit, in place of a binary search per left option (the search's inner loop).
-_MAX_TABLE = 20_000
-
-
-def _sort_by_cost(costs: np.ndarray, small_counts: bool) -> np.ndarray:
-    """Row-wise stable argsort; head counts below `_MAX_TABLE` sort as 16-bit integers, for which
-    numpy's stable sort is a radix sort (over ten times faster than on floats)."""
-    return np.argsort(costs.astype(np.int16) if small_counts else costs, axis=1, kind="stable")
-
-
-def _left_frontiers(left_g: np.ndarray, left_c: np.ndarray, small_counts: bool) -> list[np.ndarray]:
-    """Per row, the left options that can be chosen: by increasing cost, each giving more than
-    every cheaper one. An option that costs more and gives no more than another never wins (it
-    leaves less room for the right child), so the knapsack skips it."""
-    order = _sort_by_cost(left_c, small_counts)
-    ordered = np.take_along_axis(left_g, order, axis=1)
-    best_before = np.concatenate([np.full((len(ordered), 1), -np.inf),
-                                  np.maximum.accumulate(ordered, axis=1)[:, :-1]], axis=1)
-    keep = ordered > best_before
-    return [order[k][keep[k]] for k in range(len(order))]
-
-
-def _position_tables(rc_sorted: np.ndarray, total_cost: float) -> np.ndarray:
-    """For head counts: ``table[k, r]`` = (number of right options of row k costing <= r) - 1."""
-    size = int(total_cost) + 1
-    rows = rc_sorted.shape[0]
-    offsets = (rc_sorted.astype(np.intp) + np.arange(rows)[:, None] * size).ravel()
-    return np.bincount(offsets, minlength=rows * size).reshape(rows, size).cumsum(axis=1) - 1
-
-
-def _combine(lg, lc, rg, rc, rc_sorted, best_right, budgets, front, table=None):
-    """Best pair (left option, right option) with total cost within each budget.
-
-    ``rc_sorted`` is the right options' costs in increasing order and ``best_right[k]`` the
-    right option with the largest benefit among the first k + 1 of them; ``front`` the left
-    options that can win (see `_left_frontiers`); ``table`` (integer costs) is this row of
-    `_position_tables`. Returns, per budget, ``(benefit, cost, left option,
-    right option)``, or None when nothing fits.
-    """
-    lg, lc = lg[front], lc[front]
-    tolerance = budget_slack(budgets)[:, None]
-    room = budgets[:, None] - lc[None, :] + tolerance
-    if table is None:
-        pos = np.searchsorted(rc_sorted, room, side="right") - 1
-    else:
-        whole = np.floor(room)
-        pos = np.where(whole < 0, -1, table[np.clip(whole, 0, len(table) - 1).astype(np.intp)])
-    feasible = (pos >= 0) & np.isfinite(lg)[None, :]
-    right_pick = best_right[np.where(feasible, pos, 0)]
-    totals = np.where(feasible, lg[None, :] + rg[right_pick], -np.inf)
-    spent = lc[None, :] + rc[right_pick]
-    top = totals.max(axis=1)
-    near = totals >= (top - 1e-12 * np.maximum(1.0, np.abs(top)))[:, None]
-    li = np.argmin(np.where(near, spent, np.inf), axis=1)  # the cheapest of the best, first on ties
-    out = []
-    for b in range(len(budgets)):
-        if not np.isfinite(top[b]):
-            out.append(None)
-            continue
-        i = int(li[b])
-        out.append((float(totals[b, i]), float(spent[b, i]), int(front[i]), int(right_pick[b, i])))
-    return out
 
 
 def _decode(index, nbins) -> ChildChoice:
@@ -529,23 +453,6 @@ def _decode(index, nbins) -> ChildChoice:
     raise IndexError(index)
 
 
-@dataclass(frozen=True)
-class Leaf:
-    """A leaf: everyone in it is treated or no one is."""
-
-    treat: bool
-
-
-@dataclass(frozen=True)
-class Split:
-    """An inner node in bin coordinates: rows with ``bin < threshold`` go left."""
-
-    feature: int
-    threshold: int
-    left: "Leaf | Split"
-    right: "Leaf | Split"
-
-
 def to_node(choice: TreeChoice) -> Leaf | Split:
     """The search result as a plain recursive tree."""
     if choice.feature < 0:
@@ -557,81 +464,3 @@ def to_node(choice: TreeChoice) -> Leaf | Split:
         return Leaf(c.option == WHOLE)
 
     return Split(choice.feature, choice.threshold, child(choice.left), child(choice.right))
-
-
-def simplify(node: Leaf | Split) -> Leaf | Split:
-    """Merge splits whose two sides make the same decision (they change nothing for anyone)."""
-    if isinstance(node, Leaf):
-        return node
-    left, right = simplify(node.left), simplify(node.right)
-    if isinstance(left, Leaf) and isinstance(right, Leaf) and left.treat == right.treat:
-        return left
-    return Split(node.feature, node.threshold, left, right)
-
-
-def assign(node: Leaf | Split, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Apply a tree in bin coordinates: (treat 0/1, leaf path) per row.
-
-    Leaf paths spell the way down: ``""`` (no split), ``"L"``, ``"RL"``, ``"LRR"``, ...
-    """
-    n = bins.shape[0]
-    treat = np.zeros(n, dtype=int)
-    path = np.full(n, "", dtype=object)
-
-    def walk(current, rows, prefix):
-        if isinstance(current, Leaf):
-            treat[rows] = int(current.treat)
-            path[rows] = prefix
-            return
-        low = bins[rows, current.feature] < current.threshold
-        walk(current.left, rows[low], prefix + "L")
-        walk(current.right, rows[~low], prefix + "R")
-
-    walk(node, np.arange(n), "")
-    return treat, path
-
-
-def search_depth3(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: np.ndarray, *,
-                  budget: float, min_leaf: int = 1, n_roots: int = 6, grid: int = 11,
-                  max_features: int | None = None) -> Leaf | Split:
-    """Depth-3 trees by look-ahead (not exhaustive): documented approximation.
-
-    The ``n_roots`` root splits whose best depth-2 trees are most valuable are each given an exact
-    depth-2 subtree in both children; the budget is shared between the children on a grid of
-    ``grid`` shares of the left child's spending, and the right child gets the exact best tree for
-    what is left. The exact depth-2 optimum is always a candidate, so the result is never worse.
-    With ``max_features`` and more features than that, everything runs on the features chosen by
-    `screen`.
-    """
-    if max_features is not None and bins.shape[1] > max_features:
-        keep = screen(bins, nbins, np.asarray(benefit, dtype=float), max_features)
-        node = search_depth3(bins[:, keep], np.asarray(nbins)[keep], benefit, cost, budget=budget,
-                             min_leaf=min_leaf, n_roots=n_roots, grid=grid)
-        return _renumber_node(node, keep)
-    roots: list = []
-    best_value = -np.inf
-    best_node: Leaf | Split = Leaf(False)
-    depth2 = search_tree(bins, nbins, benefit, cost, budget=budget, min_leaf=min_leaf, depth=2, root_values=roots)
-    best_value, best_cost, best_node = depth2.benefit, depth2.cost, to_node(depth2)
-    roots.sort(key=lambda r: (-r[0], r[1], r[2]))
-    for _, feature, threshold in roots[:n_roots]:
-        go_left = bins[:, feature] < threshold
-        left_rows, right_rows = np.nonzero(go_left)[0], np.nonzero(~go_left)[0]
-        left_cost_total = cost[left_rows].sum()
-        # The child options do not depend on the budget: one search per child serves every share.
-        shares = [min(budget, share * left_cost_total) for share in np.linspace(0, 1, grid)]
-        lefts = search_trees(bins[left_rows], nbins, benefit[left_rows], cost[left_rows], budgets=shares,
-                             min_leaf=min_leaf, depth=2)
-        first_of_cost: dict[float, TreeChoice] = {}
-        for left in lefts:
-            first_of_cost.setdefault(left.cost, left)
-        lefts = list(first_of_cost.values())
-        rights = search_trees(bins[right_rows], nbins, benefit[right_rows], cost[right_rows],
-                              budgets=[budget - left.cost for left in lefts], min_leaf=min_leaf, depth=2)
-        for left, right in zip(lefts, rights):
-            value, spent = left.benefit + right.benefit, left.cost + right.cost
-            if value > best_value + 1e-12 * max(1.0, abs(value)) or (
-                    abs(value - best_value) <= 1e-12 * max(1.0, abs(value)) and spent < best_cost):
-                best_value, best_cost = value, spent
-                best_node = Split(feature, threshold, to_node(left), to_node(right))
-    return simplify(best_node)
