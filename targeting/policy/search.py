@@ -258,8 +258,8 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
                if _within(problem.total_c, budget) and problem.total_g > 0 and n >= problem.min_leaf
                else TreeChoice(0.0, 0.0) for budget in budget_array]
     floor = np.array([choice.benefit for choice in initial])
-    top: list = []          # (benefit, feature, threshold) of the best root splits, first budget
-    found: list = []        # (feature, threshold, budget index, value, spent, left option, right option)
+    top = np.empty(0)       # values of the best root splits so far, first budget
+    found = []              # per root feature visited: (feature, thresholds, value, cost, left option, right option)
     n_top = n_root_values if root_values is not None else 0
     # The strongest root features first: the best value found so far then rules out most others.
     for j1 in np.argsort(-_strengths(problem.columns, problem.nbins, benefit), kind="stable"):
@@ -268,28 +268,30 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
         rows, left, right = problem.sides(int(j1), budget_array, lambda bound: _matters(bound, floor, top, n_top))
         if rows.size == 0:
             continue
-        for row, choices in zip(rows, problem.knapsacks(left, right, budget_array)):
-            threshold = int(row) + 1
-            for b, choice in enumerate(choices):
-                if choice is None:
-                    continue
-                value, spent, left_option, right_option = choice
-                found.append((int(j1), threshold, b, value, spent, left_option, right_option))
-                floor[b] = max(floor[b], value)
-                if b == 0 and n_top:
-                    top.append((value, int(j1), threshold))
+        value, spent, left_option, right_option = problem.knapsacks(left, right, budget_array)
+        found.append((int(j1), rows + 1, value, spent, left_option, right_option))
+        floor = np.maximum(floor, value.max(axis=0))
+        if n_top:
+            top = np.sort(np.concatenate([top, value[:, 0][np.isfinite(value[:, 0])]]))[-n_top:]
+    found.sort(key=lambda f: f[0])  # ties are settled in feature and threshold order
     if root_values is not None:
-        top.sort(key=lambda r: (-r[0], r[1], r[2]))
-        root_values.extend(top[:n_root_values])
+        splits = [(float(v), j1, int(t)) for j1, thresholds, value, *_ in found
+                  for v, t in zip(value[:, 0], thresholds) if np.isfinite(v)]
+        root_values.extend(sorted(splits, key=lambda r: (-r[0], r[1], r[2]))[:n_root_values])
     best = list(initial)
-    for j1, threshold, b, value, spent, left_option, right_option in sorted(found, key=lambda f: (f[0], f[1])):
-        if _better(value, spent, best[b]):
-            best[b] = TreeChoice(value, spent, feature=j1, threshold=threshold,
-                                 left=_decode(left_option, problem.nbins), right=_decode(right_option, problem.nbins))
+    for b in range(len(budget_array)):
+        # Only trees within a margin (far above rounding) of the best can win or settle a tie.
+        level = floor[b] - 1e-9 * max(1.0, abs(floor[b]))
+        for j1, thresholds, value, spent, left_option, right_option in found:
+            for k in np.nonzero(value[:, b] >= level)[0]:
+                if _better(value[k, b], spent[k, b], best[b]):
+                    best[b] = TreeChoice(float(value[k, b]), float(spent[k, b]), feature=j1,
+                                         threshold=int(thresholds[k]), left=_decode(left_option[k, b], problem.nbins),
+                                         right=_decode(right_option[k, b], problem.nbins))
     return best
 
 
-def _matters(bound: np.ndarray, floor: np.ndarray, top: list, n_top: int) -> np.ndarray:
+def _matters(bound: np.ndarray, floor: np.ndarray, top: np.ndarray, n_top: int) -> np.ndarray:
     """Which rows (root thresholds) can still matter, given per row and budget a bound on the
     value beyond treating no one: a positive bound (treating no one never beats the best found,
     which is worth at least that) within a margin (far above rounding) of the best value found
@@ -299,7 +301,7 @@ def _matters(bound: np.ndarray, floor: np.ndarray, top: list, n_top: int) -> np.
 
     keep = ((bound > 0) & (bound >= reach(floor))).any(axis=1)
     if n_top:
-        level = -np.inf if len(top) < n_top else sorted(v for v, _, _ in top)[-n_top]
+        level = -np.inf if len(top) < n_top else top[-n_top]
         keep |= bound[:, 0] >= reach(level)
     return keep
 
@@ -366,8 +368,8 @@ class _Problem:
         return kept, left, right
 
     def knapsacks(self, left, right, budgets: np.ndarray):
-        """For each root threshold (row of the sums `sides` gives), per budget: the best
-        (value, cost, left option id, right option id), or None."""
+        """For each root threshold (row of the sums `sides` gives) and budget, the best tree:
+        arrays (rows, budgets) of value (-inf when nothing fits), cost, left and right option id."""
         left_g, left_c, left_id = _child_options(*left, self.grid, self.min_leaf)
         right_g, right_c, right_id = _child_options(*right, self.grid, self.min_leaf)
         small_counts = self.unit_cost and self.total_c < MAX_TABLE
@@ -383,11 +385,9 @@ class _Problem:
         best_right = np.take_along_axis(order, first_best, axis=1)
         tables = position_tables(rc_sorted, self.total_c) if small_counts else None
         fronts = left_frontiers(left_g, left_c, small_counts)
-        for k in range(len(left_g)):
-            choices = combine(left_g[k], left_c[k], right_g[k], right_c[k], rc_sorted[k], best_right[k],
-                               budgets, fronts[k], None if tables is None else tables[k])
-            yield [None if c is None else (c[0], c[1], int(left_id[k, c[2]]), int(right_id[k, c[3]]))
-                   for c in choices]
+        value, spent, left, right = combine(left_g, left_c, right_g, right_c, rc_sorted, best_right, budgets, fronts,
+                                            tables)
+        return (value, spent, np.take_along_axis(left_id, left, axis=1), np.take_along_axis(right_id, right, axis=1))
 
 
 def _bound(total, low, min_leaf, budgets) -> np.ndarray:
