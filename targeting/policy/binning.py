@@ -87,10 +87,11 @@ def numeric_binning(x_codes: np.ndarray, covariates, max_bins: int) -> tuple[dic
         if present.size == 0:
             specs[j] = FeatureBins(cov, (), (), bool(missing.any()))
             continue
-        quantiles = np.quantile(present, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower")
+        ordered = np.sort(present)  # one sort serves the quantiles and the distinct values
+        quantiles = np.quantile(ordered, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower")
         cuts = np.unique(quantiles)
-        cuts = cuts[cuts > present.min()]
-        values = np.unique(present)
+        cuts = cuts[cuts > ordered[0]]
+        values = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
         below = values[np.searchsorted(values, cuts) - 1]
         rounded = tuple(roundest_between(float(a), float(b)) for a, b in zip(below, cuts))
         specs[j] = FeatureBins(cov, rounded, (), bool(missing.any()))

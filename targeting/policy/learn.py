@@ -8,7 +8,6 @@ was worth. No one's outcome is used both to choose and to judge their treatment.
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -121,22 +120,23 @@ def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, setti
 
 
 # Numeric cuts and bins depend on the rows only, not on the scores: the drawn rule, the budget curve,
-# the harm search and the safer rule all bin everyone, so they share one binning. Keyed by the
-# data (held weakly), the rows and the number of bins; the last few are kept.
-_NUMERIC_BINNINGS: OrderedDict = OrderedDict()
+# the harm search and the safer rule all bin everyone, so they share that binning (kept for the
+# last few data sets, held weakly; fold trees each bin their own rows once).
+_EVERYONE_BINNINGS: OrderedDict = OrderedDict()
 _KEEP_BINNINGS = 2
 
 
 def _numeric_binning(prepared: Prepared, rows: np.ndarray, max_bins: int):
-    key = (id(prepared), hashlib.blake2b(np.packbits(rows).tobytes()).hexdigest(), len(rows), max_bins)
-    held = _NUMERIC_BINNINGS.get(key)
+    if not rows.all():
+        return numeric_binning(prepared.x_codes[rows], prepared.covariates, max_bins)
+    key = (id(prepared), max_bins)
+    held = _EVERYONE_BINNINGS.get(key)
     if held is not None and held[0]() is prepared:
-        _NUMERIC_BINNINGS.move_to_end(key)
         return held[1]
-    binning = numeric_binning(prepared.x_codes[rows], prepared.covariates, max_bins)
-    _NUMERIC_BINNINGS[key] = (weakref.ref(prepared), binning)
-    while len(_NUMERIC_BINNINGS) > _KEEP_BINNINGS:
-        _NUMERIC_BINNINGS.popitem(last=False)
+    binning = numeric_binning(prepared.x_codes, prepared.covariates, max_bins)
+    _EVERYONE_BINNINGS[key] = (weakref.ref(prepared), binning)
+    while len(_EVERYONE_BINNINGS) > _KEEP_BINNINGS:
+        _EVERYONE_BINNINGS.popitem(last=False)
     return binning
 
 
