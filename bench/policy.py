@@ -9,15 +9,18 @@ the figures are the search's own. Prints Markdown tables:
    covariates (issue 16's target: at most 3x);
 2. with ``--baseline REV``: the same stages at depth 2 on wide data (3,000 and 100,000 rows x 200
    covariates by default) for the code of git revision REV against the working tree, each in its
-   own process, in the same run; the reported rules must agree.
+   own process on the same nuisances (fitted once, by the working tree), in the same run; and
+   whether the two found the same rule, fold roots, budget curve, subgroups and safer rule.
 
-Usage: python bench/policy.py [--baseline main] [--wide 3000,100000] [--repeat 3]
+Usage: python bench/policy.py [--baseline main] [--wide 3000,100000] [--repeat 3] [--wide-repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -109,20 +112,20 @@ def depth_table(widths, n: int, repeat: int) -> None:
         two, _ = median_times(case, 2, repeat)
         three, _ = median_times(case, 3, repeat)
         total2, total3 = sum(two.values()), sum(three.values())
-        print(f"| {width - 10 + 10} | {total2:.2f} | {total3:.2f} | {three['policy']:.2f} | {total3 / total2:.2f} |",
-              flush=True)
+        print(f"| {width} | {total2:.2f} | {total3:.2f} | {three['policy']:.2f} | {total3 / total2:.2f} |", flush=True)
 
 
-def worker(n: int, width: int, repeat: int) -> None:
-    """One wide case at depth 2 in this process (the code on sys.path): JSON on stdout."""
-    case = prepared_case(n, width)
+def worker(case_file: str, repeat: int) -> None:
+    """The wide case at depth 2 in this process (the code on sys.path): JSON on stdout."""
+    with open(case_file, "rb") as handle:
+        case = pickle.load(handle)
     times, found = median_times(case, 2, repeat)
     print(json.dumps({"times": times, "found": found}))
 
 
-def run_worker(code_dir: Path, n: int, width: int, repeat: int) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", f"{n},{width},{repeat}"]
-    env = {"PYTHONPATH": str(code_dir), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+def run_worker(code_dir: Path, case_file: Path, repeat: int) -> dict:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", f"{case_file},{repeat}"]
+    env = {**os.environ, "PYTHONPATH": str(code_dir), "OMP_NUM_THREADS": "1"}
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"worker failed for {code_dir}:\n{out.stderr}")
@@ -137,16 +140,20 @@ def wide_table(baseline: str, sizes, width: int, repeat: int) -> None:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", baseline, "targeting"], capture_output=True,
                                  check=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        notes = []
         for n in sizes:
-            before = run_worker(Path(tmp), n, width, repeat)
-            after = run_worker(ROOT, n, width, repeat)
+            case_file = Path(tmp) / f"case_{n}.pkl"
+            with open(case_file, "wb") as handle:
+                pickle.dump(prepared_case(n, width), handle)
+            before = run_worker(Path(tmp), case_file, repeat)
+            after = run_worker(ROOT, case_file, repeat)
             for stage in (*before["times"], "total"):
                 b = sum(before["times"].values()) if stage == "total" else before["times"][stage]
                 a = sum(after["times"].values()) if stage == "total" else after["times"][stage]
                 print(f"| {n:,} | {width} | {stage} | {b:.1f} | {a:.1f} | {a / b:.2f} |", flush=True)
             same = {key: before["found"][key] == after["found"][key] for key in before["found"]}
-            print(f"\nSame results at {n:,} rows: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items())
-                  + "\n")
+            notes.append(f"Same results at {n:,} rows: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items()))
+        print("\n" + "\n".join(notes))
 
 
 if __name__ == "__main__":
@@ -156,13 +163,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--baseline", help="git revision to compare the wide case against (e.g. main)")
     parser.add_argument("--wide", default="3000,100000", help="row counts of the 200-covariate case")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per depth case (median)")
+    parser.add_argument("--wide-repeat", type=int, default=1, help="runs per wide case (median)")
     parser.add_argument("--depth-widths", default="15,60")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(*(int(v) for v in args.worker.split(",")))
+        case_file, repeat = args.worker.split(",")
+        worker(case_file, int(repeat))
         sys.exit(0)
     depth_table([int(w) for w in args.depth_widths.split(",")], 2000, args.repeat)
     if args.baseline:
-        wide_table(args.baseline, [int(v) for v in args.wide.split(",")], 200, args.repeat)
+        wide_table(args.baseline, [int(v) for v in args.wide.split(",")], 200, args.wide_repeat)

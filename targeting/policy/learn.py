@@ -27,7 +27,8 @@ from targeting.data.prepare import Prepared
 SEARCH_METHODS = {
     1: "exact search over all depth-1 trees",
     2: "exact search over all depth-2 trees",
-    3: "look-ahead for depth 3 (exact depth-2 subtrees under the best root splits; not exhaustive)",
+    3: ("look-ahead for depth 3 (exact depth-2 subtrees on each child's strongest covariates, under the best "
+        "root splits; not exhaustive)"),
 }
 
 

@@ -67,7 +67,8 @@ def search_depth3(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost
         left_rows, right_rows = np.nonzero(go_left)[0], np.nonzero(~go_left)[0]
         left_cost_total = cost[left_rows].sum()
         # The child options do not depend on the budget: one search per child serves every share.
-        shares = [min(budget, share * left_cost_total) for share in np.linspace(0, 1, grid)]
+        # (Shares above the budget all mean the whole budget: searched once.)
+        shares = list(dict.fromkeys(min(budget, share * left_cost_total) for share in np.linspace(0, 1, grid)))
         lefts = _subtrees(bins, nbins, benefit, cost, left_rows, shares, min_leaf, subtree_features)
         first_of_cost: dict[float, TreeChoice] = {}
         for left in lefts:

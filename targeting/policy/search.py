@@ -8,10 +8,16 @@ Why it is exact and fast: for a fixed root split, each child contributes one of 
 (benefit, cost) *options*: treat nothing, treat the whole child, or split it on some feature and
 threshold and treat one of the two halves (treating both halves equals treating the whole child).
 Every child option comes from a 2-D histogram of (root feature bin, child feature bin), so all
-options for all root thresholds of one root feature cost one pass over the data per child
-feature. Combining the two children under the budget is a two-list knapsack: sort the right
-options by cost, keep a running best benefit, and look up each left option's remaining budget.
-Ties are broken towards lower cost, then towards simpler trees (options are listed simplest first).
+options for all root thresholds of one root feature cost one pass over the data (one histogram
+over every child feature at once). Combining the two children under the budget is a two-list
+knapsack (`targeting.policy.knapsack`). Ties are broken towards lower cost, then towards simpler
+trees (options are listed simplest first).
+
+Why it is faster than trying every root split: options that a cheaper, earlier-listed option
+beats are dropped before the knapsack, and a root split gets a knapsack only if an upper bound on
+its value (each child's best option within the budget on its own, one child getting at most half)
+reaches the best tree found so far; root features are visited strongest first, so that best is
+soon good. Neither step can drop the optimum, so the trees are those of the full search.
 """
 
 from __future__ import annotations
@@ -121,7 +127,7 @@ def _joint_histograms(root: np.ndarray, n_root_bins: int, grid: _Grid, weights) 
     return [h.reshape(n_root_bins, q, grid.width) for h in out]
 
 
-def _child_options(total, node, grid: _Grid, min_leaf):
+def _child_options(total, node, grid: _Grid, min_leaf, unit_cost=False):
     """The options of one side of each root threshold (rows), compacted to those that can win.
 
     ``total`` holds the child's (count, benefit, cost) per row; ``node`` the same sums by child
@@ -133,15 +139,16 @@ def _child_options(total, node, grid: _Grid, min_leaf):
     is exact and shrinks the sort that follows about tenfold.
 
     Returns (benefit, cost, option id) arrays of shape (rows, width): column 0 is NONE, column 1
-    WHOLE, then the surviving options in `_decode` order, padded with benefit -inf.
+    WHOLE, then the surviving options in `_decode` order, padded with benefit -inf. With
+    ``unit_cost`` the costs are the counts.
     """
     rows = len(total[0])
     halves = []
-    for a in node:
+    for a in node[:2] if unit_cost else node:
         low = np.cumsum(a, axis=2)[:, :, :-1]                 # child rows with bin < threshold
         high = grid.feature_totals(a)[:, :, None] - low
         halves.append(np.stack([low, high], axis=2))          # (rows, features, side, thresholds)
-    n_half, g_half, c_half = halves
+    n_half, g_half, c_half = halves if not unit_cost else (*halves, halves[0])
     ok = (n_half >= min_leaf).all(axis=2, keepdims=True) & (g_half > 0)
     g = np.where(ok, g_half, -np.inf)
     lo, hi = g[:, :, 0], g[:, :, 1]
@@ -187,7 +194,8 @@ def search_tree(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost: 
     depth : {1, 2}
         Maximum depth of the tree.
     root_values : list, optional
-        If given, receives ``(benefit, feature, threshold)`` of the best tree under each root split.
+        If given, receives ``(benefit, feature, threshold)`` of the six root splits with the most
+        valuable trees (see `search_trees`).
     max_features : int, optional
         With more features than this, search (exactly) only the features chosen by `screen`.
 
@@ -235,11 +243,11 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
     ``max_features`` and more features than that, the search is exact over the features chosen by
     `screen`. Returns one `TreeChoice` per budget.
 
-    Root splits are visited in decreasing order of an upper bound on their value (`_bound`), and
-    the knapsack is solved only for those whose bound reaches the best value found so far; the
-    others cannot win (nor be among the ``n_root_values`` best), so the result is that of the
-    full search. Ties between equally valuable trees are settled as if every root split had
-    been visited in feature and threshold order.
+    Root features are visited strongest first (`screen`'s strength), and the knapsack is solved
+    only for root splits whose upper bound on their value (`_bound`) reaches the best value found
+    so far for some budget; the others cannot win (nor be among the ``n_root_values`` best), so the
+    result is that of the full search. Ties between equally valuable trees are settled as if every
+    root split had been visited in feature and threshold order.
     """
     bins = np.asarray(bins)
     benefit = np.asarray(benefit, dtype=float)
@@ -353,9 +361,19 @@ class _Problem:
         left_total = [np.cumsum(s)[rows] for s in sums]
         right_total = [s.sum() - t for s, t in zip(sums, left_total)]
         upto = [_running_sum(h) for h in hists[:len(weights)]]
-        corner = [np.cumsum(u, axis=2) for u in upto]  # people below (root threshold, child threshold)
         if self.unit_cost:
             upto.append(upto[0])
+        if self.columns.shape[1] >= _BOUND_FROM_FEATURES:
+            keep = matters(self._bound(budgets, rows, left_total, right_total, upto))
+            rows, left_total, right_total = rows[keep], [t[keep] for t in left_total], [t[keep] for t in right_total]
+        left = (left_total, [u[rows] for u in upto])
+        right = (right_total, [h.sum(axis=0) - u[rows] for h, u in zip(hists, upto)])
+        return rows, left, right
+
+    def _bound(self, budgets, rows, left_total, right_total, upto) -> np.ndarray:
+        """Per row and budget, an upper bound on the value of any tree with that root split."""
+        corner = [np.cumsum(u, axis=2) for u in (upto[:2] if self.unit_cost else upto)]  # people below both thresholds
+        if self.unit_cost:
             corner.append(corner[0])
         left_low = [c[rows, :, :-1] for c in corner]
         right_low = [c[-1, :, :-1] - low for c, low in zip(corner, left_low)]
@@ -366,18 +384,13 @@ class _Problem:
         left_best = _bound(left_total, left_low, self.min_leaf, limits, self.unit_cost)
         right_best = _bound(right_total, right_low, self.min_leaf, limits, self.unit_cost)
         half = len(budgets)
-        bound = np.maximum(left_best[:, :half] + right_best[:, half:], left_best[:, half:] + right_best[:, :half])
-        keep = matters(bound)
-        kept = rows[keep]
-        left = ([t[keep] for t in left_total], [u[kept] for u in upto])
-        right = ([t[keep] for t in right_total], [h.sum(axis=0) - u[kept] for h, u in zip(hists, upto)])
-        return kept, left, right
+        return np.maximum(left_best[:, :half] + right_best[:, half:], left_best[:, half:] + right_best[:, :half])
 
     def knapsacks(self, left, right, budgets: np.ndarray):
         """For each root threshold (row of the sums `sides` gives) and budget, the best tree:
         arrays (rows, budgets) of value (-inf when nothing fits), cost, left and right option id."""
-        left_g, left_c, left_id = _child_options(*left, self.grid, self.min_leaf)
-        right_g, right_c, right_id = _child_options(*right, self.grid, self.min_leaf)
+        left_g, left_c, left_id = _child_options(*left, self.grid, self.min_leaf, self.unit_cost)
+        right_g, right_c, right_id = _child_options(*right, self.grid, self.min_leaf, self.unit_cost)
         small_counts = self.unit_cost and self.total_c < MAX_TABLE
         # Sort every root threshold's right options by cost at once; keep a running best benefit
         # (first index on ties, i.e. the cheaper and simpler option).
@@ -400,11 +413,19 @@ def _running_sum(hist: np.ndarray) -> np.ndarray:
     """``np.cumsum(hist, axis=0)`` (the same sums, added in the same order), a whole row at a time:
     numpy's cumsum along the first axis of a 3-D array walks memory column by column, many times
     slower."""
+    if hist[0].size < _SMALL_ROWS:
+        return np.cumsum(hist, axis=0)
     out = np.empty_like(hist)
     out[0] = hist[0]
     for i in range(1, len(hist)):
         np.add(out[i - 1], hist[i], out=out[i])
     return out
+
+
+_SMALL_ROWS = 4096  # below this many cells per row, numpy's own cumsum is quicker than a loop
+# With fewer root features than this (e.g. the depth-3 look-ahead's subtrees), the strongest one's
+# knapsacks are most of the work anyway, and bounding the rest costs about what it saves.
+_BOUND_FROM_FEATURES = 9
 
 
 # Up to this many cost limits, a pass over the thresholds per limit is cheaper than running maxima.
@@ -421,11 +442,15 @@ def _affordable_counts(c_low: np.ndarray, c: np.ndarray, limits: np.ndarray) -> 
     shift = (np.arange(rows * features) * span).reshape(rows, features, 1)
     start = (np.arange(rows * features) * thresholds).reshape(rows, features, 1)
     flat = (c_low + shift).ravel()
-    low = np.clip(limits[None, None, :], -0.5, span - 1.5)
-    high = np.clip(c[:, None, None] - limits[None, None, :], -0.5, span - 1.5)  # high half > limit <=> low half < c - limit
+    # Sorted queries (limits in increasing order within each row and feature) let the binary
+    # search start where the last one ended.
+    order = np.argsort(limits, kind="stable")
+    back = np.argsort(order)
+    low = np.clip(limits[order][None, None, :], -0.5, span - 1.5)
+    high = np.clip(c[:, None, None] - limits[order[::-1]][None, None, :], -0.5, span - 1.5)  # high half > limit <=> low half < c - limit
     first_low = np.searchsorted(flat, (shift + low).ravel(), side="right").reshape(rows, features, -1) - start
     first_high = np.searchsorted(flat, (shift + high).ravel(), side="left").reshape(rows, features, -1) - start
-    return first_low, first_high
+    return first_low[:, :, back], first_high[:, :, ::-1][:, :, back]
 
 
 def _bound(total, low, min_leaf, limits, counts: bool = False) -> np.ndarray:
