@@ -3,7 +3,8 @@
 The policy, evaluation and subgroup stages of the pipeline (the drawn rule and its fold trees, the
 values and the budget curve, the subgroup families, the harm search and the safer rule) are run
 exactly as `targeting.pipeline` runs them, on nuisances fitted once per data set (not timed), so
-the figures are the search's own. Prints Markdown tables:
+the figures are the search's own. Times are CPU seconds of the process (the searches run on one
+thread), steadier than wall-clock on a shared machine. Prints Markdown tables:
 
 1. depth 3 against depth 2, as a ratio of the three stages' time, at 2,000 rows x 15 and x 60
    covariates (issue 16's target: at most 3x);
@@ -75,22 +76,22 @@ def search_stages(config, prepared, nuis, learn, depth: int) -> tuple[dict[str, 
     cate_benefit = prepared.sign * (nuis.mu1 - nuis.mu0)  # a stand-in CATE: only the ranking reads it
     settings = policy_settings(config, prepared)
     times = {}
-    start = time.perf_counter()
+    start = time.process_time()
     fit = learn_policy(prepared, benefit, nuis.folds, settings, learn=learn)
-    times["policy"] = time.perf_counter() - start
-    start = time.perf_counter()
+    times["policy"] = time.process_time() - start
+    start = time.process_time()
     ranking = ranking_policy(prepared, cate_benefit, nuis.folds, settings.budget_units)
     evaluate_policies(prepared, nuis, fit.treat, ranking, rows=fit.estimate)
     curve = budget_curve(prepared, nuis, benefit, cate_benefit, replace(settings, depth=min(depth, 2)), learn=learn)
-    times["evaluation"] = time.perf_counter() - start
-    start = time.perf_counter()
+    times["evaluation"] = time.process_time() - start
+    start = time.process_time()
     rules = leaf_rules(fit.leaves, fit.path, fit.estimate, prepared, nuis)
     families = subgroup_families(prepared, nuis, benefit, settings, leaf_groups=leaf_groups(rules, fit),
                                  prespecified=[], learn=learn)
     subgroups = assess_families(families, nuis, sign=prepared.sign, harm_threshold=config.harm_threshold)
     harmed = harmed_members(families, subgroups, prepared.n)
     safer = safer_rule(fit, prepared, nuis, benefit, harmed)
-    times["subgroups"] = time.perf_counter() - start
+    times["subgroups"] = time.process_time() - start
     found = {"rule": [leaf["rule"] + (" (treat)" if leaf["treat"] else "") for leaf in fit.leaves],
              "roots": list(fit.fold_root_features), "curve": [round(p.tree_gain, 12) for p in curve],
              "subgroups": [(s.name, round(s.effect, 12)) for s in subgroups],
@@ -98,19 +99,25 @@ def search_stages(config, prepared, nuis, learn, depth: int) -> tuple[dict[str, 
     return times, found
 
 
-def median_times(case, depth: int, repeat: int) -> tuple[dict[str, float], dict]:
-    runs = [search_stages(*case, depth) for _ in range(repeat)]
-    return {stage: float(np.median([t[stage] for t, _ in runs])) for stage in runs[0][0]}, runs[0][1]
+def median_times(case, depths, repeat: int) -> dict[int, tuple[dict[str, float], dict]]:
+    """Per depth, the median seconds per stage over ``repeat`` runs (depths alternate, so a change
+    in the machine's load falls on both) and what the first run found."""
+    runs = {depth: [] for depth in depths}
+    for _ in range(repeat):
+        for depth in depths:
+            runs[depth].append(search_stages(*case, depth))
+    return {depth: ({stage: float(np.median([t[stage] for t, _ in found])) for stage in found[0][0]}, found[0][1])
+            for depth, found in runs.items()}
 
 
 def depth_table(widths, n: int, repeat: int) -> None:
-    print(f"\n## Depth 3 against depth 2: policy + evaluation + subgroup stages, {n:,} rows (median of {repeat})\n")
+    print(f"\n## Depth 3 against depth 2: policy + evaluation + subgroup stages, {n:,} rows "
+          f"(CPU seconds, median of {repeat})\n")
     print("| covariates | depth 2 (s) | depth 3 (s) | depth 3 policy stage (s) | ratio (target <= 3) |")
     print("|---:|---:|---:|---:|---:|")
     for width in widths:
-        case = prepared_case(n, width)
-        two, _ = median_times(case, 2, repeat)
-        three, _ = median_times(case, 3, repeat)
+        by_depth = median_times(prepared_case(n, width), (2, 3), repeat)
+        two, three = by_depth[2][0], by_depth[3][0]
         total2, total3 = sum(two.values()), sum(three.values())
         print(f"| {width} | {total2:.2f} | {total3:.2f} | {three['policy']:.2f} | {total3 / total2:.2f} |", flush=True)
 
@@ -119,7 +126,7 @@ def worker(case_file: str, repeat: int) -> None:
     """The wide case at depth 2 in this process (the code on sys.path): JSON on stdout."""
     with open(case_file, "rb") as handle:
         case = pickle.load(handle)
-    times, found = median_times(case, 2, repeat)
+    times, found = median_times(case, (2,), repeat)[2]
     print(json.dumps({"times": times, "found": found}))
 
 
@@ -133,7 +140,7 @@ def run_worker(code_dir: Path, case_file: Path, repeat: int) -> dict:
 
 
 def wide_table(baseline: str, sizes, width: int, repeat: int) -> None:
-    print(f"\n## Wide data at depth 2: {baseline} against this working tree (seconds, median of {repeat})\n")
+    print(f"\n## Wide data at depth 2: {baseline} against this working tree (CPU seconds, median of {repeat})\n")
     print("| rows | covariates | stage | before | after | after / before |")
     print("|---:|---:|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
