@@ -14,6 +14,7 @@ thread), steadier than wall-clock on a shared machine. Prints Markdown tables:
    whether the two found the same rule, fold roots, budget curve, subgroups and safer rule.
 
 Usage: python bench/policy.py [--baseline main] [--wide 3000,100000] [--repeat 3] [--wide-repeat 1]
+                              [--depth-widths 15,60]
 """
 
 from __future__ import annotations
@@ -172,13 +173,14 @@ if __name__ == "__main__":
     parser.add_argument("--wide", default="3000,100000", help="row counts of the 200-covariate case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per depth case (median)")
     parser.add_argument("--wide-repeat", type=int, default=1, help="runs per wide case (median)")
-    parser.add_argument("--depth-widths", default="15,60")
+    parser.add_argument("--depth-widths", default="15,60", help="covariate counts of the depth table ('' skips it)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         case_file, repeat = args.worker.split(",")
         worker(case_file, int(repeat))
         sys.exit(0)
-    depth_table([int(w) for w in args.depth_widths.split(",")], 2000, args.repeat)
+    if args.depth_widths:
+        depth_table([int(w) for w in args.depth_widths.split(",")], 2000, args.repeat)
     if args.baseline:
         wide_table(args.baseline, [int(v) for v in args.wide.split(",")], 200, args.wide_repeat)
