@@ -160,7 +160,8 @@ def wide_table(baseline: str, sizes, width: int, repeat: int) -> None:
                 a = sum(after["times"].values()) if stage == "total" else after["times"][stage]
                 print(f"| {n:,} | {width} | {stage} | {b:.1f} | {a:.1f} | {a / b:.2f} |", flush=True)
             same = {key: before["found"][key] == after["found"][key] for key in before["found"]}
-            notes.append(f"Same results at {n:,} rows: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items()))
+            notes.append(f"Same results at {n:,} rows: "
+                         + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in same.items()))
         print("\n" + "\n".join(notes))
 
 

@@ -447,7 +447,8 @@ def _affordable_counts(c_low: np.ndarray, c: np.ndarray, limits: np.ndarray) -> 
     order = np.argsort(limits, kind="stable")
     back = np.argsort(order)
     low = np.clip(limits[order][None, None, :], -0.5, span - 1.5)
-    high = np.clip(c[:, None, None] - limits[order[::-1]][None, None, :], -0.5, span - 1.5)  # high half > limit <=> low half < c - limit
+    # A high half costs more than the limit when its low half costs less than c - limit.
+    high = np.clip(c[:, None, None] - limits[order[::-1]][None, None, :], -0.5, span - 1.5)
     first_low = np.searchsorted(flat, (shift + low).ravel(), side="right").reshape(rows, features, -1) - start
     first_high = np.searchsorted(flat, (shift + high).ravel(), side="left").reshape(rows, features, -1) - start
     return first_low[:, :, back], first_high[:, :, ::-1][:, :, back]
