@@ -413,8 +413,6 @@ def _running_sum(hist: np.ndarray) -> np.ndarray:
     """``np.cumsum(hist, axis=0)`` (the same sums, added in the same order), a whole row at a time:
     numpy's cumsum along the first axis of a 3-D array walks memory column by column, many times
     slower."""
-    if hist[0].size < _SMALL_ROWS:
-        return np.cumsum(hist, axis=0)
     out = np.empty_like(hist)
     out[0] = hist[0]
     for i in range(1, len(hist)):
@@ -422,7 +420,6 @@ def _running_sum(hist: np.ndarray) -> np.ndarray:
     return out
 
 
-_SMALL_ROWS = 4096  # below this many cells per row, numpy's own cumsum is quicker than a loop
 # With fewer root features than this (e.g. the depth-3 look-ahead's subtrees), the strongest one's
 # knapsacks are most of the work anyway, and bounding the rest costs about what it saves.
 _BOUND_FROM_FEATURES = 9
