@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from targeting.policy.bounds import child_bound, matters
 from targeting.policy.knapsack import (MAX_TABLE, budget_slack, combine, left_frontiers, position_tables,
                                        sort_by_cost)
 from targeting.policy.tree import Leaf, Split
@@ -244,7 +245,7 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
     `screen`. Returns one `TreeChoice` per budget.
 
     Root features are visited strongest first (`screen`'s strength), and the knapsack is solved
-    only for root splits whose upper bound on their value (`_bound`) reaches the best value found
+    only for root splits whose upper bound on their value (`targeting.policy.bounds`) reaches the best value found
     so far for some budget; the others cannot win (nor be among the ``n_root_values`` best), so the
     result is that of the full search. Ties between equally valuable trees are settled as if every
     root split had been visited in feature and threshold order.
@@ -273,7 +274,7 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
     for j1 in np.argsort(-_strengths(problem.columns, problem.nbins, benefit), kind="stable"):
         if problem.nbins[j1] < 2:
             continue
-        rows, left, right = problem.sides(int(j1), budget_array, lambda bound: _matters(bound, floor, top, n_top))
+        rows, left, right = problem.sides(int(j1), budget_array, lambda bound: matters(bound, floor, top, n_top))
         if rows.size == 0:
             continue
         value, spent, left_option, right_option = problem.knapsacks(left, right, budget_array)
@@ -297,21 +298,6 @@ def search_trees(bins: np.ndarray, nbins: np.ndarray, benefit: np.ndarray, cost:
                                          threshold=int(thresholds[k]), left=_decode(left_option[k, b], problem.nbins),
                                          right=_decode(right_option[k, b], problem.nbins))
     return best
-
-
-def _matters(bound: np.ndarray, floor: np.ndarray, top: np.ndarray, n_top: int) -> np.ndarray:
-    """Which rows (root thresholds) can still matter, given per row and budget a bound on the
-    value beyond treating no one: a positive bound (treating no one never beats the best found,
-    which is worth at least that) within a margin (far above rounding) of the best value found
-    for some budget, or of the ``n_top``-th best root value."""
-    def reach(level):
-        return level - 1e-9 * np.maximum(1.0, np.abs(level))
-
-    keep = ((bound > 0) & (bound >= reach(floor))).any(axis=1)
-    if n_top:
-        level = -np.inf if len(top) < n_top else top[-n_top]
-        keep |= bound[:, 0] >= reach(level)
-    return keep
 
 
 @dataclass(frozen=True)
@@ -343,7 +329,7 @@ class _Problem:
         ``min_leaf`` people on each side) and each side is ``(totals, cells)`` — the sums of
         (count, benefit, cost) over the child, in total and by child cell, for those rows. Rows
         are kept where ``matters(bound)`` says so, given per row and budget an upper bound on
-        the value of any tree with that root split (`_bound`, from 2-D running sums over the
+        the value of any tree with that root split (`targeting.policy.bounds`, from 2-D running sums over the
         root and child bins; the sums handed on are computed in the search's own order).
         """
         nb1 = int(self.nbins[j1])
@@ -381,8 +367,8 @@ class _Problem:
         # most the larger of (left's best within B/2 + right's best within B) and the reverse.
         full = budgets + budget_slack(budgets)
         limits = np.concatenate([full / 2, full])
-        left_best = _bound(left_total, left_low, self.min_leaf, limits, self.unit_cost)
-        right_best = _bound(right_total, right_low, self.min_leaf, limits, self.unit_cost)
+        left_best = child_bound(left_total, left_low, self.min_leaf, limits, self.unit_cost)
+        right_best = child_bound(right_total, right_low, self.min_leaf, limits, self.unit_cost)
         half = len(budgets)
         return np.maximum(left_best[:, :half] + right_best[:, half:], left_best[:, half:] + right_best[:, :half])
 
@@ -423,73 +409,6 @@ def _running_sum(hist: np.ndarray) -> np.ndarray:
 # With fewer root features than this (e.g. the depth-3 look-ahead's subtrees), the strongest one's
 # knapsacks are most of the work anyway, and bounding the rest costs about what it saves.
 _BOUND_FROM_FEATURES = 9
-
-
-# Up to this many cost limits, a pass over the thresholds per limit is cheaper than running maxima.
-_FEW_LIMITS = 4
-
-
-def _affordable_counts(c_low: np.ndarray, c: np.ndarray, limits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For head counts (whole numbers): per (row, feature, limit), how many low halves cost at most
-    the limit, and how many high halves (from the first threshold on) cost more. Each row and
-    feature's costs are sorted, so shifting each to a range of its own sorts them all: one
-    binary search per count instead of one pass over the thresholds per limit."""
-    rows, features, thresholds = c_low.shape
-    span = float(c.max(initial=0.0)) + 2.0
-    shift = (np.arange(rows * features) * span).reshape(rows, features, 1)
-    start = (np.arange(rows * features) * thresholds).reshape(rows, features, 1)
-    flat = (c_low + shift).ravel()
-    # Sorted queries (limits in increasing order within each row and feature) let the binary
-    # search start where the last one ended.
-    order = np.argsort(limits, kind="stable")
-    back = np.argsort(order)
-    low = np.clip(limits[order][None, None, :], -0.5, span - 1.5)
-    # A high half costs more than the limit when its low half costs less than c - limit.
-    high = np.clip(c[:, None, None] - limits[order[::-1]][None, None, :], -0.5, span - 1.5)
-    first_low = np.searchsorted(flat, (shift + low).ravel(), side="right").reshape(rows, features, -1) - start
-    first_high = np.searchsorted(flat, (shift + high).ravel(), side="left").reshape(rows, features, -1) - start
-    return first_low[:, :, back], first_high[:, :, ::-1][:, :, back]
-
-
-def _bound(total, low, min_leaf, limits, counts: bool = False) -> np.ndarray:
-    """Per row (root threshold) and cost limit, an upper bound on what one root child adds to a tree
-    beyond treating no one in it, spending at most that limit on the child: the best of treating
-    everyone or one half of a single split within the limit, or 0.
-
-    ``total`` holds the child's (count, benefit, cost) per row, ``low`` the same sums over its
-    people below each child threshold, arrays (rows, features, thresholds); ``counts`` says the
-    costs are head counts.
-    """
-    (n, g, c), (n_low, g_low, c_low) = total, low
-    best = np.where(c[:, None] <= limits, g[:, None], -np.inf)
-    if n_low.shape[1] and len(limits) <= _FEW_LIMITS:
-        ok = (n_low >= min_leaf) & (n[:, None, None] - n_low >= min_leaf)
-        c_high = c[:, None, None] - c_low
-        for b, room in enumerate(limits):
-            low_best = np.where(ok & (c_low <= room), g_low, -np.inf).max(axis=(1, 2))
-            high_best = g - np.where(ok & (c_high <= room), g_low, np.inf).min(axis=(1, 2))
-            best[:, b] = np.maximum(best[:, b], np.maximum(low_best, high_best))
-    elif n_low.shape[1]:
-        ok = (n_low >= min_leaf) & (n[:, None, None] - n_low >= min_leaf)
-        # Costs are non-negative, so along one feature's thresholds the low halves cost more and
-        # more and the high halves less and less: the affordable ones are a prefix and a suffix.
-        # low_run[..., k]: the best low half among the first k thresholds; high_run[..., k]: the
-        # smallest low-half benefit (so the best high half) from threshold k on.
-        edge = np.full(n_low.shape[:2] + (1,), np.inf)
-        low_run = np.concatenate([-edge, np.maximum.accumulate(np.where(ok, g_low, -np.inf), axis=2)], axis=2)
-        high_run = np.concatenate(
-            [np.minimum.accumulate(np.where(ok, g_low, np.inf)[:, :, ::-1], axis=2)[:, :, ::-1], edge], axis=2)
-        if counts:
-            first_low, first_high = _affordable_counts(c_low, c, limits)
-        else:
-            c_high = c[:, None, None] - c_low
-            first_low = np.stack([(c_low <= room).sum(axis=2) for room in limits], axis=2)
-            first_high = np.stack([(c_high > room).sum(axis=2) for room in limits], axis=2)
-        low_best = np.take_along_axis(low_run, first_low, axis=2).max(axis=1)
-        high_best = g[:, None] - np.take_along_axis(high_run, first_high, axis=2).min(axis=1)
-        best = np.maximum(best, np.maximum(low_best, high_best))
-    # The 2-D running sums round differently from the search's own: a margin far above that.
-    return np.where(best > 0, best + 1e-9 * (np.abs(g) + 1.0)[:, None], 0.0)
 
 
 def _renumber(choice: TreeChoice, features: np.ndarray) -> TreeChoice:
