@@ -9,7 +9,8 @@ import pytest
 
 from compare_helpers import assert_same
 from test_golden_numbers import EXAMPLES, GOLDEN, SECTIONS, numbers
-from targeting.policy.search import assign, search_tree, to_node
+from targeting.policy.search import search_tree, to_node
+from targeting.policy.tree import assign
 from targeting.sim.simulate import cate_lesson, financial_literacy
 from targeting.sim.studies import run_frame
 

@@ -5,7 +5,9 @@ import itertools
 import numpy as np
 import pytest
 
-from targeting.policy.search import assign, screen, search_depth3, search_tree, search_trees, to_node
+from targeting.policy.lookahead import search_depth3
+from targeting.policy.search import screen, search_tree, search_trees, to_node
+from targeting.policy.tree import assign
 
 
 def _leaves_of_all_trees(bins, nbins, depth):
@@ -143,3 +145,27 @@ def test_rounded_thresholds_split_the_data_exactly_like_the_data_value(seed):
     cut = roundest_between(low, high)
     assert low < cut <= high
     assert len(f"{cut:.12g}") <= len(f"{high:.12g}")
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_skipping_root_splits_by_their_bound_changes_no_tree(case, monkeypatch):
+    """The search solves the knapsack only where a root split's upper bound can reach the best
+    tree found; with every root split solved it must return the very same trees (and root values)."""
+    from targeting.policy import search
+
+    rng = np.random.default_rng(700 + case)
+    n, p = int(rng.integers(150, 600)), int(rng.integers(9, 14))
+    nbins = rng.integers(2, 12, size=p)
+    bins = np.column_stack([rng.integers(0, nb, n) for nb in nbins])
+    g = rng.normal(rng.normal(0, 0.3), 1, n) + 0.5 * (bins[:, 0] > 2)
+    if case % 3 == 0:
+        g = np.round(g)  # many ties
+    c = np.ones(n) if case % 2 else rng.uniform(0.1, 3, n)
+    budgets = sorted(rng.uniform(0, 1.1, size=1 if case % 4 < 2 else 7) * c.sum())
+    min_leaf = int(rng.integers(1, max(2, n // 6)))
+    bounded_roots: list = []
+    bounded = search_trees(bins, nbins, g, c, budgets=budgets, min_leaf=min_leaf, root_values=bounded_roots)
+    monkeypatch.setattr(search, "_BOUND_FROM_FEATURES", 10 ** 9)
+    full_roots: list = []
+    assert search_trees(bins, nbins, g, c, budgets=budgets, min_leaf=min_leaf, root_values=full_roots) == bounded
+    assert full_roots == bounded_roots

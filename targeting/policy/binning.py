@@ -10,6 +10,7 @@ best set for a single split without a budget and a documented heuristic with one
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -51,6 +52,9 @@ class FeatureBins:
         return [names[c] for c in self.order[:threshold]]
 
 
+# Pure and called for every cut of every binning (the rule, its fold trees, the curve, the harm
+# search and the safer rule bin the same columns): remembered.
+@lru_cache(maxsize=1 << 16)
 def roundest_between(low: float, high: float) -> float:
     """The number with fewest significant digits in (low, high].
 
@@ -69,8 +73,38 @@ def roundest_between(low: float, high: float) -> float:
     return high
 
 
-def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: int):
+def numeric_binning(x_codes: np.ndarray, covariates, max_bins: int) -> tuple[dict[int, FeatureBins], np.ndarray]:
+    """The numeric covariates' binning on the rows given: spec per covariate index, and their bins
+    (rows x numeric covariates, in covariate order). It depends on no score, so searches with
+    different scores on the same rows can share it."""
+    specs = {}
+    for j, cov in enumerate(covariates):
+        if cov.kind != "numeric":
+            continue
+        column = x_codes[:, j]
+        missing = np.isnan(column)
+        present = column[~missing]
+        if present.size == 0:
+            specs[j] = FeatureBins(cov, (), (), bool(missing.any()))
+            continue
+        ordered = np.sort(present)  # one sort serves the quantiles and the distinct values
+        quantiles = np.quantile(ordered, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower")
+        cuts = np.unique(quantiles)
+        cuts = cuts[cuts > ordered[0]]
+        values = ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+        below = values[np.searchsorted(values, cuts) - 1]
+        rounded = tuple(roundest_between(float(a), float(b)) for a, b in zip(below, cuts))
+        specs[j] = FeatureBins(cov, rounded, (), bool(missing.any()))
+    bins = np.empty((len(x_codes), len(specs)), dtype=np.int16)  # max_bins is at most 256
+    for k, (j, spec) in enumerate(specs.items()):
+        bins[:, k] = spec.to_bins(x_codes[:, j])
+    return specs, bins
+
+
+def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: int, numeric=None):
     """Bin every covariate using only the rows given (a training set).
+
+    ``numeric`` is `numeric_binning` of the same rows when already made.
 
     Returns
     -------
@@ -78,31 +112,23 @@ def make_bins(x_codes: np.ndarray, covariates, benefit: np.ndarray, max_bins: in
     n_bins : ndarray of int, shape (p,)
     specs : list of FeatureBins
     """
+    numeric_specs, numeric_bins = numeric if numeric is not None else numeric_binning(x_codes, covariates, max_bins)
+    bins = np.empty((len(x_codes), len(covariates)), dtype=np.intp)
+    bins[:, list(numeric_specs)] = numeric_bins
     specs = []
     for j, cov in enumerate(covariates):
+        if j in numeric_specs:
+            specs.append(numeric_specs[j])
+            continue
         column = x_codes[:, j]
-        missing = np.isnan(column)
-        if cov.kind == "numeric":
-            present = column[~missing]
-            if present.size == 0:
-                specs.append(FeatureBins(cov, (), (), bool(missing.any())))
-                continue
-            quantiles = np.quantile(present, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower")
-            cuts = np.unique(quantiles)
-            cuts = cuts[cuts > present.min()]
-            values = np.unique(present)
-            below = values[np.searchsorted(values, cuts) - 1]
-            rounded = tuple(roundest_between(float(a), float(b)) for a, b in zip(below, cuts))
-            specs.append(FeatureBins(cov, rounded, (), bool(missing.any())))
-        else:
-            code = np.where(missing, len(cov.levels), column).astype(int)
-            counts = np.bincount(code, minlength=len(cov.levels) + 1)
-            sums = np.bincount(code, weights=benefit, minlength=len(cov.levels) + 1)
-            present = np.nonzero(counts)[0]
-            means = sums[present] / counts[present]
-            order = tuple(int(c) for c in present[np.lexsort((present, means))])
-            specs.append(FeatureBins(cov, (), order, bool(missing.any())))
-    bins = np.column_stack([s.to_bins(x_codes[:, j]) for j, s in enumerate(specs)])
+        code = np.where(np.isnan(column), len(cov.levels), column).astype(int)
+        counts = np.bincount(code, minlength=len(cov.levels) + 1)
+        sums = np.bincount(code, weights=benefit, minlength=len(cov.levels) + 1)
+        present = np.nonzero(counts)[0]
+        means = sums[present] / counts[present]
+        order = tuple(int(c) for c in present[np.lexsort((present, means))])
+        specs.append(FeatureBins(cov, (), order, bool(np.isnan(column).any())))
+        bins[:, j] = specs[-1].to_bins(column)
     return bins, np.array([max(1, s.n_bins) for s in specs]), specs
 
 

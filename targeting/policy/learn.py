@@ -8,22 +8,27 @@ was worth. No one's outcome is used both to choose and to judge their treatment.
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from targeting.policy.binning import Constraint, FeatureBins, make_bins
+from targeting.policy.binning import Constraint, FeatureBins, make_bins, numeric_binning
 from targeting.data import query
-from targeting.policy.search import (MAX_SEARCH_FEATURES, Leaf, Split, assign, budget_slack, search_depth3,
-                                     search_trees, simplify, to_node)
+from targeting.policy.knapsack import budget_slack
+from targeting.policy.lookahead import search_depth3
+from targeting.policy.search import MAX_SEARCH_FEATURES, search_trees, to_node
+from targeting.policy.tree import Leaf, Split, assign, renumber, simplify
 from targeting.data.prepare import Prepared
 
 
 SEARCH_METHODS = {
     1: "exact search over all depth-1 trees",
     2: "exact search over all depth-2 trees",
-    3: "look-ahead for depth 3 (exact depth-2 subtrees under the best root splits; not exhaustive)",
+    3: ("look-ahead for depth 3 (exact depth-2 subtrees on each child's strongest covariates, under the best "
+        "root splits; not exhaustive)"),
 }
 
 
@@ -55,14 +60,23 @@ class LearnedTree:
     specs: tuple[FeatureBins, ...]
 
     def apply(self, x_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(treat 0/1, leaf path) for new rows."""
-        bins = np.column_stack([s.to_bins(x_codes[:, j]) for j, s in enumerate(self.specs)])
-        return assign(self.node, bins)
+        """(treat 0/1, leaf path) for new rows (only the covariates the tree splits on are binned)."""
+        used = sorted(_split_features(self.node))
+        bins = np.column_stack([self.specs[j].to_bins(x_codes[:, j]) for j in used] or [np.zeros(len(x_codes), int)])
+        position = np.zeros(len(self.specs), dtype=int)
+        position[used] = np.arange(len(used))
+        return assign(renumber(self.node, position), bins)
 
     @property
     def root_feature(self) -> str:
         """Name of the covariate of the first split ("" when the tree does not split)."""
         return self.specs[self.node.feature].covariate.name if isinstance(self.node, Split) else ""
+
+
+def _split_features(node: Leaf | Split) -> set[int]:
+    if isinstance(node, Leaf):
+        return set()
+    return {node.feature} | _split_features(node.left) | _split_features(node.right)
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,8 @@ def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, setti
                 budgets_units) -> list[LearnedTree]:
     """`learn_tree` for several budgets at once: one binning and, up to depth 2, one histogram pass."""
     x = prepared.x_codes[rows]
-    bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], settings.max_bins)
+    bins, n_bins, specs = make_bins(x, prepared.covariates, benefit[rows], settings.max_bins,
+                                    numeric=_numeric_binning(prepared, rows, settings.max_bins))
     if settings.depth == 3:
         nodes = [search_depth3(bins, n_bins, benefit[rows], prepared.cost[rows], budget=units,
                                min_leaf=settings.min_leaf, max_features=MAX_SEARCH_FEATURES)
@@ -103,6 +118,27 @@ def learn_trees(prepared: Prepared, benefit: np.ndarray, rows: np.ndarray, setti
                                min_leaf=settings.min_leaf, depth=settings.depth, max_features=MAX_SEARCH_FEATURES)
         nodes = [simplify(to_node(choice)) for choice in choices]
     return [LearnedTree(node, tuple(specs)) for node in nodes]
+
+
+# Numeric cuts and bins depend on the rows only, not on the scores: the drawn rule, the budget curve,
+# the harm search and the safer rule all bin everyone, so they share that binning (kept for the
+# last few data sets, held weakly; fold trees each bin their own rows once).
+_EVERYONE_BINNINGS: OrderedDict = OrderedDict()
+_KEEP_BINNINGS = 2
+
+
+def _numeric_binning(prepared: Prepared, rows: np.ndarray, max_bins: int):
+    if not rows.all():
+        return numeric_binning(prepared.x_codes[rows], prepared.covariates, max_bins)
+    key = (id(prepared), max_bins)
+    held = _EVERYONE_BINNINGS.get(key)
+    if held is not None and held[0]() is prepared:
+        return held[1]
+    binning = numeric_binning(prepared.x_codes, prepared.covariates, max_bins)
+    _EVERYONE_BINNINGS[key] = (weakref.ref(prepared), binning)
+    while len(_EVERYONE_BINNINGS) > _KEEP_BINNINGS:
+        _EVERYONE_BINNINGS.popitem(last=False)
+    return binning
 
 
 def cross_fit_policy(prepared: Prepared, benefit: np.ndarray, folds: np.ndarray,
