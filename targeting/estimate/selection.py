@@ -101,3 +101,108 @@ def choose(losses: dict[str, np.ndarray], *, constant: np.ndarray) -> tuple[str,
         vs_chosen = _paired(loss, losses[chosen]) if name != chosen else (0.0, 0.0)
         scores.append(Score(name, float(loss.mean()), *vs_constant, *vs_chosen))
     return chosen, scores, within_noise
+
+
+# --- Rules that turn the candidates' held-out CATEs into one CATE, fold by fold ---
+#
+# A rule sees one set of rows (the other folds) and returns weights over the columns of ``basis``
+# (the candidates' out-of-fold CATEs, the constant last): a single pick is a one-hot vector, a stack
+# a convex combination. `cross_fitted_choice` applies it so that each fold's CATE comes from weights
+# chosen without that fold's scores.
+
+def _one_hot(k: int, j: int) -> np.ndarray:
+    out = np.zeros(k)
+    out[j] = 1.0
+    return out
+
+
+def _single_losses(basis: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-person DR loss of every candidate column but the constant, shape (n, k - 1)."""
+    return (target[:, None] - basis[:, :-1]) ** 2
+
+
+def lowest_loss_single(basis, target, folds) -> np.ndarray:
+    """The single candidate with the lowest DR loss."""
+    return _one_hot(basis.shape[1], int(np.argmin(_single_losses(basis, target).mean(axis=0))))
+
+
+def lowest_loss_or_stack(basis, target, folds) -> np.ndarray:
+    """The lowest DR loss among the single candidates and their stack (the stack's loss itself
+    cross-fitted within these rows)."""
+    single = _single_losses(basis, target).mean(axis=0)
+    stacked = float(np.mean((target - cross_fitted_stack(basis, target, folds)) ** 2))
+    if stacked < single.min():
+        return stack_weights(basis, target)
+    return _one_hot(basis.shape[1], int(np.argmin(single)))
+
+
+def stack_all(basis, target, folds) -> np.ndarray:
+    """The stack of every candidate and the constant."""
+    return stack_weights(basis, target)
+
+
+def not_clearly_worse(basis: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Which single candidates' DR loss is not clearly (one-sided 95%) above the lowest one's."""
+    losses = _single_losses(basis, target)
+    best = int(np.argmin(losses.mean(axis=0)))
+    keep = np.zeros(losses.shape[1], dtype=bool)
+    for j in range(losses.shape[1]):
+        diff, se = _paired(losses[:, j], losses[:, best])
+        keep[j] = j == best or diff - Z95 * se <= 0
+    return keep
+
+
+def _stack_of(basis: np.ndarray, target: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    weights = np.zeros(basis.shape[1])
+    weights[keep] = stack_weights(basis[:, keep], target)
+    return weights
+
+
+def stack_not_clearly_worse(basis, target, folds) -> np.ndarray:
+    """The stack of the candidates not clearly worse than the best one, and the constant."""
+    return _stack_of(basis, target, np.append(not_clearly_worse(basis, target), True))
+
+
+def stack_without_constant(basis, target, folds) -> np.ndarray:
+    """The stack of every candidate, without the constant: no fold is shrunk more than another."""
+    return _stack_of(basis, target, np.append(np.ones(basis.shape[1] - 1, dtype=bool), False))
+
+
+def stack_not_clearly_worse_without_constant(basis, target, folds) -> np.ndarray:
+    """The stack of the candidates not clearly worse than the best one, without the constant."""
+    return _stack_of(basis, target, np.append(not_clearly_worse(basis, target), False))
+
+
+def first_not_clearly_worse(basis, target, folds) -> np.ndarray:
+    """The first-listed candidate (the default order of `candidates_for`) not clearly worse than the best."""
+    return _one_hot(basis.shape[1], int(np.argmax(not_clearly_worse(basis, target))))
+
+
+SELECTION_RULES = {
+    "lowest_loss_or_stack": lowest_loss_or_stack,
+    "lowest_loss_single": lowest_loss_single,
+    "stack_all": stack_all,
+    "stack_not_clearly_worse": stack_not_clearly_worse,
+    "first_not_clearly_worse": first_not_clearly_worse,
+    "stack_without_constant": stack_without_constant,
+    "stack_not_clearly_worse_without_constant": stack_not_clearly_worse_without_constant,
+}
+
+
+def cross_fitted_choice(rule, basis: np.ndarray, target: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's CATE from the weights ``rule`` chooses on the other folds' rows.
+
+    Returns
+    -------
+    cate : ndarray, shape (n,)
+    weights : ndarray, shape (folds, k)
+        The weights used for each fold, in the order of ``np.unique(folds)``.
+    """
+    cate = np.empty(len(target))
+    used = []
+    for fold in np.unique(folds):
+        inside, outside = folds == fold, folds != fold
+        weights = rule(basis[outside], target[outside], folds[outside])
+        cate[inside] = basis[inside] @ weights
+        used.append(weights)
+    return cate, np.array(used)
