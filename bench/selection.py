@@ -105,16 +105,16 @@ def rules_table(groups: dict[str, list[Replication]]) -> None:
     constant) per data set, then each rule's regret against the best single candidate."""
     rules = list(next(iter(groups.values()))[0].rules)
     print("\n### Selection rules on the same fits (mean correlation; RMSE where the true effect is constant)\n")
-    print("| data set | auto (as built) | " + " | ".join(rules) + " | best single on average |")
+    print("| data set | auto | " + " | ".join(rules) + " | best single on average |")
     print("|---|---:|" + "---:|" * (len(rules) + 1))
-    regrets: dict[str, list[float]] = {rule: [] for rule in ["auto (as built)", *rules]}
+    regrets: dict[str, list[float]] = {rule: [] for rule in ["auto", *rules]}
     for name, reps in groups.items():
         correlation = _heterogeneous(reps)
         best = _best_single(reps, correlation)
         value = _correlation_or_zero if correlation else (lambda fit: fit.rmse)
         cells = []
         for rule in regrets:
-            fits = [r.auto if rule == "auto (as built)" else r.rules[rule] for r in reps]
+            fits = [r.auto if rule == "auto" else r.rules[rule] for r in reps]
             mean = np.mean([value(fit) for fit in fits])
             cells.append(f"{mean:.3f}")
             if correlation:

@@ -6,8 +6,8 @@ every candidate alone and with ``auto`` on the same data, nuisances and folds, s
 as `targeting.pipeline.run` does, and measures every fit against the truth on everyone.
 
 Besides what ``auto`` gave, each replication applies every selection rule of
-`targeting.estimate.selection.SELECTION_RULES` to the same candidate fits, so the rules are compared
-without refitting anything.
+`targeting.sim.selection_rules` to the same candidate fits, so the rules are compared without
+refitting anything.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
 from targeting.estimate.nuisance import fit_nuisances, make_folds
-from targeting.estimate.selection import SELECTION_RULES, cross_fitted_choice
+from targeting.estimate.selection import choice_groups, cross_fitted_choice, shrunk_stack_weights
 from targeting.sim.nie_wager import nie_wager
+from targeting.sim.selection_rules import RULES
 from targeting.sim.simulate import EXAMPLES, bleeding_trial, cate_lesson, financial_literacy
 from targeting.sim.studies import TRIAL_SETTINGS
 
@@ -116,9 +117,8 @@ def accuracy(cate: np.ndarray, truth: np.ndarray) -> Accuracy:
 class Replication:
     """One data set, one seed: every candidate's accuracy, auto's choice and its accuracy.
 
-    ``rules`` is the accuracy of the CATE each selection rule of
-    `targeting.estimate.selection.SELECTION_RULES` gives from the same candidate fits, applied fold
-    by fold as auto applies its own; ``weights`` the stack's weights (``constant`` included) as
+    ``rules`` is the accuracy of the CATE each selection rule of `apply_rules` gives from the same
+    candidate fits; ``weights`` the stack's weights (``constant`` included) as
     auto's score table reports them.
     """
 
@@ -192,6 +192,25 @@ def replicate(benchmark: Benchmark, seed: int, *, folds: int = 5, reuse_fits: bo
         return _replicate(benchmark, seed, folds, fits_dir)
 
 
+def apply_rules(predictions: np.ndarray, gamma: np.ndarray, folds: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The CATE every rule of `targeting.sim.selection_rules.RULES` gives, each group's weights
+    learned on the other groups as ``auto`` does; ``auto``'s rule also on the CATE folds as groups."""
+    groups = choice_groups(len(gamma), seed)
+    with_constant = np.column_stack([predictions, np.full(len(gamma), gamma.mean())])
+    out = {}
+    for name, (rule, constant) in RULES.items():
+        out[name] = cross_fitted_choice(rule, predictions, gamma, groups)[0] if not constant else \
+            cross_fitted_choice(_dropping_constant(rule), with_constant, gamma, groups)[0]
+    out["auto's rule, the 5 CATE folds as groups"] = cross_fitted_choice(shrunk_stack_weights, predictions, gamma,
+                                                                         folds)[0]
+    return out
+
+
+def _dropping_constant(rule):
+    """``rule`` for a basis whose last column is already the constant (the rule adds its own)."""
+    return lambda basis, target: rule(basis[:, :-1], target)
+
+
 def _replicate(benchmark: Benchmark, seed: int, folds: int, fits_dir: str) -> Replication:
     start = time.perf_counter()
     prepared = prepare(benchmark.make(seed), merge_sources(("selection study", benchmark.settings)))
@@ -201,13 +220,12 @@ def _replicate(benchmark: Benchmark, seed: int, folds: int, fits_dir: str) -> Re
     cates = {name: estimate_cate(prepared, nuisances, estimator=name, seed=seed).cate for name in names}
     auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed)
     weights = {score.name: score.stack_weight for score in auto.scores if score.stack_weight is not None}
-    basis = np.column_stack([cates[name] for name in names]
-                            + [cate_module._constant_out_of_fold(gamma, nuisances.folds)])
+    predictions = np.column_stack([cates[name] for name in names])
     if fits_dir:
-        np.savez(f"{fits_dir}/{benchmark.name}_{seed}.npz", basis=basis, gamma=gamma, folds=nuisances.folds,
-                 truth=truth, names=np.array([*names, "constant"]))
-    rules = {name: accuracy(cross_fitted_choice(rule, basis, gamma, nuisances.folds)[0], truth)
-             for name, rule in SELECTION_RULES.items()}
+        np.savez(f"{fits_dir}/{benchmark.name}_{seed}.npz", predictions=predictions, gamma=gamma,
+                 folds=nuisances.folds, truth=truth, names=np.array(names))
+    rules = {name: accuracy(cate, truth) for name, cate in apply_rules(predictions, gamma, nuisances.folds,
+                                                                       seed).items()}
     return Replication(benchmark.name, seed, prepared.n, {name: accuracy(cates[name], truth) for name in names},
                        auto.estimator, accuracy(auto.cate, truth), auto.within_noise, weights, rules,
                        time.perf_counter() - start)
