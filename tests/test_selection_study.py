@@ -113,9 +113,10 @@ def test_auto_rarely_picks_a_model_twice_as_wrong_as_the_best(large_trials):
 
 @pytest.mark.slow
 def test_auto_tracks_the_truth_on_the_large_bleeding_trial(large_trials):
-    # The target (0.90) must lie within two standard errors (across seeds) below the mean.
+    # Over 20 seeds the mean was 0.939 with an SE of 0.006 (bench/RESULTS.md): over 8 seeds the SE
+    # is about 0.01, so a mean below the target 0.90 is 4 SEs away.
     mean, se = _mean_and_se([rep.auto.correlation for rep in large_trials])
-    assert mean + 2 * se >= 0.90, (mean, se)
+    assert mean >= 0.90, (mean, se)
 
 
 @pytest.mark.slow
