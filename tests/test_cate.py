@@ -188,3 +188,17 @@ def test_other_warnings_from_a_fit_are_passed_on(lesson, monkeypatch):
     with pytest.warns(RuntimeWarning, match="something unexpected"):
         result = estimate_cate(prepared, nuisances, estimator="dr", seed=0)
     assert result.findings == ()
+
+
+def test_beyond_the_cap_the_lowest_loss_on_the_subsample_is_refitted_on_everyone(lesson, monkeypatch):
+    prepared, nuisances = lesson
+    monkeypatch.setattr(cate_module, "SELECTION_FIT_MAX", prepared.n // 2)
+    monkeypatch.setattr(cate_module, "SELECTION_ROWS", prepared.n // 2)
+    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
+    singles = [s for s in result.scores if s.name not in ("stack", "constant")]
+    lowest = min(singles, key=lambda s: s.dr_loss)
+    assert result.estimator == lowest.name and [s.name for s in result.scores if s.selected] == [lowest.name]
+    assert all(s.scored_on == prepared.n // 2 for s in result.scores)
+    assert result.honest_rows.sum() == prepared.n - prepared.n // 2  # the subsample chose; the others judge
+    alone = estimate_cate(prepared, nuisances, estimator=lowest.name, seed=0)
+    np.testing.assert_allclose(result.cate, alone.cate)  # refitted out of fold on everyone
