@@ -2,13 +2,14 @@
 
 On data sets with known individual effects (the project's simulations, Nie and Wager's setups A-D,
 and the ACIC 2016 data sets causallib ships, when it is installed), every candidate and ``auto`` are
-fitted on the same data, nuisances, folds and scoring rows (`targeting.sim.selection_study`).
+fitted on the same data, nuisances and folds (`targeting.sim.selection_study`).
 Prints, as Markdown: each candidate's and auto's correlation and RMSE against the truth, what auto
-picked, auto's regret against the best single candidate, what other selection rules would have
-given on the same fits, and the selection-stability figure on the 20,000-patient bleeding trial.
+picked, auto's regret against the best single candidate, what every selection rule gives on the
+same fits, and the selection-stability figure on the 20,000-patient bleeding trial.
 
 Usage: python bench/selection.py [--datasets a,b] [--reps 5] [--first-seed 1] [--stability-seeds 20]
        [--acic 1,4] [--nie-wager-n 2000] [--jobs 2] [--save FILE.json] [--load A.json,B.json]
+       [--fits-dir DIR]
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ MSE_RATIO_LIMIT = 2.0  # a pick whose true MSE is more than twice the best candi
 LARGE_BLEEDING_TARGET = 0.90
 
 
-def run_one(name: str, seed: int, options: dict, folds: int) -> Replication:
+def run_one(name: str, seed: int, options: dict, folds: int, fits_dir: str) -> Replication:
     """One replication, in a worker process (data sets are rebuilt there: their makers do not pickle)."""
-    return replicate(benchmarks(**options)[name], seed, folds=folds)
+    return replicate(benchmarks(**options)[name], seed, folds=folds, fits_dir=fits_dir)
 
 
 def _mean_se(values) -> tuple[float, float]:
@@ -94,38 +95,44 @@ def accuracy_table(groups: dict[str, list[Replication]], metric: str) -> list[di
     return regrets
 
 
-def _auto_with_one_set_of_weights(rep: Replication) -> Accuracy:
-    """Auto's accuracy had its stack used the weights fitted on all scoring rows for everyone."""
-    return rep.stack_one_weights if rep.picked == "stack" else rep.auto
+def _correlation_or_zero(fit: Accuracy) -> float:
+    """A CATE that does not vary ranks no one: correlation 0 for the regret of a rule."""
+    return fit.correlation if fit.correlation is not None else 0.0
 
 
 def rules_table(groups: dict[str, list[Replication]]) -> None:
-    """Mean accuracy of what other selection rules would have picked from the same fits."""
+    """Every selection rule on the same fits: mean correlation (RMSE where the true effect is
+    constant) per data set, then each rule's regret against the best single candidate."""
+    rules = list(next(iter(groups.values()))[0].rules)
     print("\n### Selection rules on the same fits (mean correlation; RMSE where the true effect is constant)\n")
-    print("| data set | auto (as built) | auto, its stack with one set of weights | the stack with one set of "
-          "weights, always | lowest DR loss, single candidates only | lowest R-loss, single candidates only | "
-          "highest ranking score, single candidates only | "
-          "best single on average | best single per replication (oracle) | auto picked the stack | "
-          "auto's choice within noise |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| data set | auto | " + " | ".join(rules) + " | best single on average |")
+    print("|---|---:|" + "---:|" * (len(rules) + 1))
+    regrets: dict[str, list[float]] = {rule: [] for rule in ["auto", *rules]}
     for name, reps in groups.items():
         correlation = _heterogeneous(reps)
         best = _best_single(reps, correlation)
-        rules = [lambda r: r.auto, _auto_with_one_set_of_weights, lambda r: r.stack_one_weights,
-                 lambda r: r.candidates[r.pick_by("dr_loss")], lambda r: r.candidates[r.pick_by("r_loss")],
-                 lambda r: r.candidates[r.pick_by("ranking_score")] if r.ranking_score else None,
-                 lambda r: r.candidates[best], lambda r: r.candidates[r.best("correlation" if correlation else "mse")]]
+        value = _correlation_or_zero if correlation else (lambda fit: fit.rmse)
         cells = []
-        for rule in rules:
-            fits = [rule(r) for r in reps]
-            cells.append("" if None in fits else f"{np.mean([_metric(fit, correlation) for fit in fits]):.3f}")
-        print(f"| {name} | " + " | ".join(cells) +
-              f" | {sum(r.picked == 'stack' for r in reps)}/{len(reps)} | {sum(r.within_noise for r in reps)}/{len(reps)} |")
+        for rule in regrets:
+            fits = [r.auto if rule == "auto" else r.rules[rule] for r in reps]
+            mean = np.mean([value(fit) for fit in fits])
+            cells.append(f"{mean:.3f}")
+            if correlation:
+                regrets[rule].append(np.mean([value(r.candidates[best]) for r in reps]) - mean)
+        best_mean = np.mean([value(r.candidates[best]) for r in reps])
+        print(f"| {name} | " + " | ".join(cells) + f" | {best_mean:.3f} ({best}) |")
+    print("\n| rule | mean regret in correlation | worst regret | data sets more than 0.02 behind |")
+    print("|---|---:|---:|---|")
+    for rule, values in regrets.items():
+        behind = [name for name, v in zip([n for n, reps in groups.items() if _heterogeneous(reps)], values)
+                  if v > WITHIN]
+        print(f"| {rule} | {np.mean(values):+.3f} | {max(values):+.3f} | {len(behind)}: {', '.join(behind) or '-'} |")
 
 
 def stability_table(reps: list[Replication]) -> None:
-    """Per seed: auto's pick and its true MSE against the best single candidate's."""
-    bad = [r for r in reps if r.mse_ratio > MSE_RATIO_LIMIT]
+    """Per seed: auto's pick and its true MSE against the best single candidate's; then every rule's
+    count of bad picks and mean correlation."""
+    bad = [r for r in reps if r.mse_ratio() > MSE_RATIO_LIMIT]
     print(f"\n### Selection stability: {STABILITY_SET}, {len(reps)} seeds\n")
     print("| seed | auto picked | stack weights | best single (true MSE) | auto's true MSE / best's | "
           "auto corr. | best single corr. |")
@@ -133,11 +140,18 @@ def stability_table(reps: list[Replication]) -> None:
     for r in sorted(reps, key=lambda r: r.seed):
         weights = ", ".join(f"{k} {w:.2f}" for k, w in sorted(r.weights.items(), key=lambda kv: -kv[1]) if w >= 0.005)
         best = r.best()
-        print(f"| {r.seed} | {r.picked} | {weights} | {best} ({r.candidates[best].mse:.2e}) | {r.mse_ratio:.2f} | "
+        print(f"| {r.seed} | {r.picked} | {weights} | {best} ({r.candidates[best].mse:.2e}) | {r.mse_ratio():.2f} | "
               f"{r.auto.correlation:.3f} | {r.candidates[best].correlation:.3f} |")
     print(f"\nPicks with a true MSE more than {MSE_RATIO_LIMIT:g} times the best candidate's: {len(bad)} of "
           f"{len(reps)} (target: at most 1 in 20). Mean auto correlation {np.mean([r.auto.correlation for r in reps]):.3f} "
           f"(target {LARGE_BLEEDING_TARGET}).")
+    print("\n| rule | picks with a true MSE more than twice the best's | mean correlation | lowest |")
+    print("|---|---:|---:|---:|")
+    for rule in reps[0].rules:
+        fits = [r.rules[rule] for r in reps]
+        worse = sum(r.mse_ratio(fit) > MSE_RATIO_LIMIT for r, fit in zip(reps, fits))
+        correlations = [_correlation_or_zero(fit) for fit in fits]
+        print(f"| {rule} | {worse} of {len(reps)} | {np.mean(correlations):.3f} | {min(correlations):.3f} |")
 
 
 def summary(regrets: list[dict]) -> None:
@@ -166,8 +180,7 @@ def load(paths: str) -> list[Replication]:
     for row in rows:
         row["candidates"] = {k: Accuracy(**v) for k, v in row["candidates"].items()}
         row["auto"] = Accuracy(**row["auto"])
-        if row.get("stack_one_weights") is not None:
-            row["stack_one_weights"] = Accuracy(**row["stack_one_weights"])
+        row["rules"] = {k: Accuracy(**v) for k, v in row["rules"].items()}
         out.append(Replication(**row))
     return out
 
@@ -199,7 +212,7 @@ def run(args: argparse.Namespace) -> list[Replication]:
     jobs.sort(key=lambda job: order.get(job[0], 1 if job[0].startswith("acic") else 3))
     replications = []
     with ProcessPoolExecutor(args.jobs, initializer=threadpool_limits, initargs=(1,)) as pool:
-        futures = {pool.submit(run_one, name, seed, options, args.folds): (name, seed) for name, seed in jobs}
+        futures = {pool.submit(run_one, name, seed, options, args.folds, args.fits_dir): (name, seed) for name, seed in jobs}
         for future in as_completed(futures):
             rep = future.result()
             replications.append(rep)
@@ -237,6 +250,7 @@ if __name__ == "__main__":
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--save", default="", help="write the replications to this JSON file as they finish")
+    parser.add_argument("--fits-dir", default="", help="keep every replication's candidate fits there (.npz)")
     parser.add_argument("--load", default="", help="print the tables of saved runs (comma-separated files) instead")
     args = parser.parse_args()
     args.acic = [int(k) for k in args.acic.split(",") if k]

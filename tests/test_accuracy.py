@@ -17,7 +17,10 @@ def big_trial():
 def test_auto_estimator_tracks_the_true_risk_difference(big_trial):
     frame, result = big_trial
     cate = result.individuals["cate"].to_numpy()
-    assert np.corrcoef(cate, frame["true_effect"])[0, 1] >= 0.90  # issue 14: auto at least 0.90 here
+    # Issue 14's target, 0.90, is for the mean over seeds (0.939 over 20 seeds, bench/RESULTS.md;
+    # tests/test_selection_study.py checks it); one seed varies with an SD of 0.028 (lowest 0.880),
+    # so one seed is held to 0.85, three SDs below the mean.
+    assert np.corrcoef(cate, frame["true_effect"])[0, 1] >= 0.85
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
+from targeting.estimate.selection import (choice_groups, cross_fitted_choice, not_clearly_worse, shrunk_stack_weights,
+                                          stack_weights)
 from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.sim.simulate import bleeding_trial, cate_lesson
 
@@ -66,33 +68,53 @@ def test_logistic_t_ranks_a_known_risk_difference():
     assert np.all((result.cate >= -1) & (result.cate <= 1))  # differences of probabilities
 
 
-def test_auto_scores_every_candidate_and_picks_the_lowest_loss(lesson):
+def test_auto_scores_every_candidate_and_delivers_their_stack(lesson):
     prepared, nuisances = lesson
     result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
     names = [s.name for s in result.scores]
     assert names == [*candidates_for(prepared), "stack", "constant"]
-    selected = [s for s in result.scores if s.selected]
-    assert len(selected) == 1
-    assert selected[0].dr_loss == min(s.dr_loss for s in result.scores if s.name != "constant")
-    # each fold's CATE is chosen on the other folds' scores, so every person can judge it
+    assert [s.name for s in result.scores if s.selected] == ["stack"] and result.estimator == "stack"
+    stack = result.scores[-2]
+    assert stack.dr_loss == pytest.approx(np.mean((nuisances.gamma - result.cate) ** 2))
+    # each group's weights are learned on the other groups' scores, so every person can judge it
     assert result.honest_rows.all()
     assert all(s.scored_on == prepared.n for s in result.scores)
     constant = result.scores[-1]
     for score in result.scores:
         assert score.loss_vs_constant == pytest.approx(score.dr_loss - constant.dr_loss)
         if score.name != "constant":
-            assert score.loss_vs_selected == pytest.approx(score.dr_loss - selected[0].dr_loss)
-            assert score.loss_vs_selected >= 0
-    weights = [s.stack_weight for s in result.scores if s.name != "stack"]
+            assert score.loss_vs_selected == pytest.approx(score.dr_loss - stack.dr_loss)
+    weights = [s.stack_weight for s in result.scores if s.name not in ("stack", "constant")]
     assert min(weights) >= 0 and sum(weights) == pytest.approx(1.0)
 
 
-def test_scores_are_paired_on_the_rows_given(lesson):
-    """Scoring on half the people: every candidate is scored on exactly those rows."""
-    prepared, nuisances = lesson
-    half = np.arange(prepared.n) % 2 == 0
-    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0, score_on=half)
-    assert {s.scored_on for s in result.scores} == {int(half.sum())}
+def test_a_groups_cate_does_not_depend_on_that_groups_scores():
+    rng = np.random.default_rng(0)
+    n = 1000
+    predictions = rng.normal(size=(n, 3))
+    target = predictions @ np.array([0.6, 0.3, 0.1]) + rng.normal(size=n)
+    groups = choice_groups(n, 0)
+    mine = groups == 3
+    first, _ = cross_fitted_choice(shrunk_stack_weights, predictions, target, groups)
+    changed = target.copy()
+    changed[mine] = -10 * predictions[mine, 0]  # scores that would put all weight elsewhere
+    second, weights = cross_fitted_choice(shrunk_stack_weights, predictions, changed, groups)
+    np.testing.assert_allclose(second[mine], first[mine])
+    assert not np.allclose(second[~mine], first[~mine])  # the others' weights did learn from them
+    assert weights.shape == (20, 3) and np.allclose(weights.sum(axis=1), 1) and weights.min() >= 0
+
+
+def test_shrunk_stack_averages_least_squares_and_equal_weights_on_the_plausible():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=4000)
+    good = truth + rng.normal(0, 0.1, 4000)
+    rough, bad = good + rng.normal(0, 0.01, 4000), -truth
+    predictions = np.column_stack([good, rough, bad])
+    target = truth + rng.normal(0, 1, 4000)
+    keep = not_clearly_worse(predictions, target)
+    assert keep.tolist() == [True, True, False]  # -truth is far worse; the near-copies cannot be told apart
+    w = shrunk_stack_weights(predictions, target)
+    np.testing.assert_allclose(w, 0.5 * stack_weights(predictions, target) + [0.25, 0.25, 0.0])
 
 
 def test_auto_does_not_pick_a_t_learner_that_is_badly_wrong():
@@ -130,7 +152,6 @@ def test_the_score_table_does_not_depend_on_the_order_of_the_candidates(lesson, 
 
 
 def test_stack_weights_are_a_convex_combination_that_recovers_a_mixture():
-    from targeting.estimate.selection import stack_weights
 
     rng = np.random.default_rng(0)
     p = rng.normal(size=(5000, 3))
@@ -167,3 +188,17 @@ def test_other_warnings_from_a_fit_are_passed_on(lesson, monkeypatch):
     with pytest.warns(RuntimeWarning, match="something unexpected"):
         result = estimate_cate(prepared, nuisances, estimator="dr", seed=0)
     assert result.findings == ()
+
+
+def test_beyond_the_cap_the_lowest_loss_on_the_subsample_is_refitted_on_everyone(lesson, monkeypatch):
+    prepared, nuisances = lesson
+    monkeypatch.setattr(cate_module, "SELECTION_FIT_MAX", prepared.n // 2)
+    monkeypatch.setattr(cate_module, "SELECTION_ROWS", prepared.n // 2)
+    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
+    singles = [s for s in result.scores if s.name not in ("stack", "constant")]
+    lowest = min(singles, key=lambda s: s.dr_loss)
+    assert result.estimator == lowest.name and [s.name for s in result.scores if s.selected] == [lowest.name]
+    assert all(s.scored_on == prepared.n // 2 for s in result.scores)
+    assert result.honest_rows.sum() == prepared.n - prepared.n // 2  # the subsample chose; the others judge
+    alone = estimate_cate(prepared, nuisances, estimator=lowest.name, seed=0)
+    np.testing.assert_allclose(result.cate, alone.cate)  # refitted out of fold on everyone

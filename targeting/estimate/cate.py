@@ -9,8 +9,8 @@ DR-learner regresses the shared doubly robust scores on the covariates with Econ
 cross-fitted outcome models. As in DML, a training fold's residuals come from nuisance models that
 saw the other folds; the CATE model itself never sees the person it predicts.
 
-With ``estimator = auto`` every candidate and their stacked ensemble are compared by their
-doubly robust loss on held-out folds, on the same rows, in pairs (:mod:`targeting.estimate.selection`).
+With ``estimator = auto`` every candidate is scored by its doubly robust loss on held-out folds, on
+the same rows, in pairs, and their stacked ensemble is delivered (:mod:`targeting.estimate.selection`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
 from targeting.estimate.nuisance import Nuisances, bounded_propensity
-from targeting.estimate.selection import Score, choose, cross_fitted_stack, stack_weights
+from targeting.estimate.selection import Score, choice_groups, compare, cross_fitted_choice, shrunk_stack_weights
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import EstimatorScore
 
@@ -32,14 +32,12 @@ FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
 FOREST_MIN_LEAF = 20
 FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_forest_out_of_fold`)
-# Up to this many people every candidate is fitted out of fold on everyone (the winner's fit is
-# then free); beyond, on a random SELECTION_ROWS of them, and the winner is refitted on everyone.
+# Up to this many people every candidate is fitted out of fold on everyone; beyond, on a random
+# SELECTION_ROWS of them, and the one with the lowest loss is refitted on everyone.
 # 40,000 rows put the paired standard errors of the losses well below the gaps that matter on the
 # bundled simulations (bench/RESULTS.md) at a bounded cost.
 SELECTION_FIT_MAX = 50_000
 SELECTION_ROWS = 40_000
-# Stack weights below this are dropped when the stack is refitted on everyone.
-STACK_MIN_WEIGHT = 0.01
 
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML GRF CausalForest on the cross-fitted residuals)",
@@ -49,7 +47,8 @@ ESTIMATOR_LABELS = {
     "x": "X-learner, gradient boosting (EconML XLearner)",
     "logistic_t": "T-learner, regularised logistic regression (EconML TLearner)",
     "constant": "No heterogeneity (everyone gets the average effect)",
-    "stack": "Stacked ensemble of the candidates (non-negative weights summing to one, fitted on held-out scores)",
+    "stack": "Stacked ensemble of the candidates (non-negative weights summing to one, learned on other people's "
+             "held-out scores)",
 }
 
 
@@ -249,16 +248,17 @@ def _constant_out_of_fold(gamma: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return out
 
 
-def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int,
-                  score_on: np.ndarray | None = None) -> CateResult:
-    """Fit the chosen estimator out of fold, or with ``auto`` every candidate and their stack, and
-    choose by held-out doubly robust loss.
+def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int) -> CateResult:
+    """Fit the chosen estimator out of fold, or with ``auto`` every candidate and their stack.
 
     The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``: up to a term that is the same
-    for every candidate, it estimates the candidate's mean squared error. Candidates are fitted out
-    of fold with the nuisances' folds and scored on the same rows, ``score_on`` (the people who
-    learn the rule; everyone when not given), so the verdicts computed later on the other people
-    (calibration, GATES, RATE) are not flattered by the choice.
+    for every candidate, it estimates the candidate's mean squared error. Every candidate is fitted
+    out of fold with the nuisances' folds and scored on the same rows. ``auto`` delivers the stack of
+    `targeting.estimate.selection.shrunk_stack_weights`, each group's weights learned on the other
+    groups (`cross_fitted_choice`), so the verdicts computed later on everyone (calibration, GATES,
+    RATE) are not flattered by the weighting. Beyond ``SELECTION_FIT_MAX`` people the candidates are
+    fitted and scored on a random ``SELECTION_ROWS`` of them and the lowest loss is refitted on
+    everyone; the verdicts then use only the others (``honest_rows``).
 
     Parameters
     ----------
@@ -267,75 +267,66 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     estimator : str
         ``auto`` or one estimator name.
     seed : int
-    score_on : ndarray of bool, optional
-        The rows whose scores choose the model and the stack weights.
     """
     stage, folds = _shared_stage(prepared, nuisances, seed), nuisances.folds
-    names = candidates_for(prepared) if estimator == "auto" else (estimator,)
-    score_on = np.ones(prepared.n, dtype=bool) if score_on is None else score_on
+    if estimator != "auto":
+        return _single_estimator(estimator, stage, folds, prepared.true_effect)
+    names = candidates_for(prepared)
     fit_rows = np.arange(prepared.n)
-    if len(names) > 1 and prepared.n > SELECTION_FIT_MAX:
+    if prepared.n > SELECTION_FIT_MAX:
         fit_rows = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
     everyone = len(fit_rows) == prepared.n
     sub, sub_folds = (stage, folds) if everyone else (stage.rows(fit_rows), folds[fit_rows])
     fits = {name: _fit_out_of_fold(name, sub, sub_folds) for name in names}
-    scored = score_on[fit_rows]
-    g = sub.gamma[scored]
-    basis = np.column_stack([fits[name].cate for name in names] + [_constant_out_of_fold(sub.gamma, sub_folds)])
-    predicted = {name: fits[name].cate[scored] for name in names}
-    if len(names) > 1:
-        predicted["stack"] = cross_fitted_stack(basis[scored], g, sub_folds[scored])
-    losses = {name: (g - values) ** 2 for name, values in predicted.items()}
-    chosen, scores, within_noise = choose(losses, constant=(g - basis[scored, -1]) ** 2)
-    weights = dict(zip([*names, "constant"], stack_weights(basis[scored], g))) if len(names) > 1 else {}
-    truth = prepared.true_effect[fit_rows][scored] if prepared.true_effect is not None else None
-    table = tuple(_score_row(score, chosen, predicted[score.name], weights, truth) for score in scores)
-    table += (EstimatorScore("constant", ESTIMATOR_LABELS["constant"], float(((g - basis[scored, -1]) ** 2).mean()),
-                             0.0, 0.0, None, False, int(scored.sum()), None, None, weights.get("constant")),)
-    if len(names) > 1 and everyone and scored.all():
-        return _chosen_per_fold(fits, names, basis, stage.gamma, folds, losses, table, within_noise, stage)
+    predictions = np.column_stack([fits[name].cate for name in names])
+    weights = shrunk_stack_weights(predictions, sub.gamma)  # on every scoring row: shown, and used beyond the cap
     honest = np.ones(prepared.n, dtype=bool)
-    if len(names) > 1:
-        honest[fit_rows[scored]] = False
-    if chosen == "stack":
-        cate = _stacked_on_everyone(stage, folds, fits, names, weights, everyone, basis, scored, sub_folds, g,
-                                    fit_rows)
-        return CateResult("stack", _stack_label(weights), cate, None, None, table, (), within_noise, honest)
-    final = fits[chosen] if everyone else _fit_out_of_fold(chosen, stage, folds)
-    return CateResult(chosen, ESTIMATOR_LABELS[chosen], final.cate, final.low, final.high, table,
-                      _fit_findings(chosen, final, stage, folds), within_noise, honest)
+    stacked = predictions @ weights
+    if not everyone:
+        # Beyond the cap the losses on SELECTION_ROWS people separate the candidates (at 20,000 the
+        # lowest loss was as accurate as the stack, bench/RESULTS.md), and refitting the stack on
+        # everyone would cost one refit per candidate: the lowest loss is refitted alone.
+        chosen = min(names, key=lambda name: float(np.mean((sub.gamma - fits[name].cate) ** 2)))
+        final = _fit_out_of_fold(chosen, stage, folds)
+        honest[fit_rows] = False
+    else:
+        chosen = "stack"
+        stacked, _ = cross_fitted_choice(shrunk_stack_weights, predictions, sub.gamma, choice_groups(prepared.n, seed))
+    predicted = {**{name: fits[name].cate for name in names}, "stack": stacked}
+    weight_of = dict(zip(names, weights.tolist()))
+    truth = prepared.true_effect[fit_rows] if prepared.true_effect is not None else None
+    table, within_noise = _score_table(predicted, sub.gamma, _constant_out_of_fold(sub.gamma, sub_folds), truth,
+                                       weight_of, delivered=chosen)
+    if chosen != "stack":
+        return CateResult(chosen, ESTIMATOR_LABELS[chosen], final.cate, final.low, final.high, table,
+                          _fit_findings(chosen, final, stage, folds), within_noise, honest)
+    findings = tuple(f for name in names if weight_of[name] > 0 for f in _fit_findings(name, fits[name], sub, sub_folds))
+    return CateResult("stack", _stack_label(weight_of), stacked, None, None, table, findings, within_noise, honest)
 
 
-def _chosen_per_fold(fits, names, basis, gamma, folds, losses, table, within_noise, stage) -> CateResult:
-    """Cross-fitted selection: each fold's CATE comes from the candidate (or stack weights) that the
-    *other* folds' scores choose, so no one's own score picks their prediction and the tests of
-    heterogeneity can use everyone. (The stack's per-person losses carry weights fitted on other
-    folds, which include this one: a second-order leak, left for its cost.)"""
-    cate = np.empty(len(gamma))
-    picks = []
-    for fold in np.unique(folds):
-        inside, outside = folds == fold, folds != fold
-        pick = min(losses, key=lambda name: losses[name][outside].mean())
-        picks.append(pick)
-        if pick == "stack":
-            cate[inside] = basis[inside] @ stack_weights(basis[outside], gamma[outside])
-        else:
-            cate[inside] = fits[pick].cate[inside]
-    everyone = np.ones(len(gamma), dtype=bool)
-    if len(set(picks)) == 1 and picks[0] != "stack":
-        fit = fits[picks[0]]
-        return CateResult(picks[0], ESTIMATOR_LABELS[picks[0]], cate, fit.low, fit.high, table,
-                          _fit_findings(picks[0], fit, stage, folds), within_noise, everyone)
-    counts = {name: picks.count(name) for name in dict.fromkeys(picks)}
-    label = ("Chosen fold by fold on the other folds' scores: "
-             + ", ".join(f"{name} in {k} of {len(picks)} folds" for name, k in counts.items()))
-    if set(picks) == {"stack"}:
-        label = _stack_label(dict(zip([*names, "constant"], stack_weights(basis, gamma))))
-    return CateResult(picks[0] if len(counts) == 1 else "auto", label, cate, None, None, table, (), within_noise,
-                      everyone)
+def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None) -> CateResult:
+    fit = _fit_out_of_fold(name, stage, folds)
+    table, _ = _score_table({name: fit.cate}, stage.gamma, _constant_out_of_fold(stage.gamma, folds), truth, {},
+                            delivered=name)
+    return CateResult(name, ESTIMATOR_LABELS[name], fit.cate, fit.low, fit.high, table,
+                      _fit_findings(name, fit, stage, folds), False, np.ones(len(stage.y), dtype=bool))
 
 
-def _score_row(score: Score, chosen: str, predicted: np.ndarray, weights: dict[str, float],
+def _score_table(predicted: dict[str, np.ndarray], gamma: np.ndarray, constant: np.ndarray,
+                 truth: np.ndarray | None, weights: dict[str, float],
+                 delivered: str) -> tuple[tuple[EstimatorScore, ...], bool]:
+    """The report's score rows, compared with the ``delivered`` CATE, and whether the lowest loss is
+    within noise of the runner-up's."""
+    losses = {name: (gamma - values) ** 2 for name, values in predicted.items()}
+    constant_loss = (gamma - constant) ** 2
+    scores, within_noise = compare(losses, constant=constant_loss, delivered=delivered)
+    table = tuple(_score_row(score, delivered, predicted[score.name], weights, truth) for score in scores)
+    table += (EstimatorScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0, None,
+                             False, len(gamma), None, None, None),)
+    return table, within_noise
+
+
+def _score_row(score: Score, delivered: str, predicted: np.ndarray, weights: dict[str, float],
                truth: np.ndarray | None) -> EstimatorScore:
     """The report's row for one candidate (correlation with the truth only in simulations)."""
     correlation = None
@@ -343,25 +334,10 @@ def _score_row(score: Score, chosen: str, predicted: np.ndarray, weights: dict[s
         correlation = float(np.corrcoef(predicted, truth)[0, 1])
     label = _stack_label(weights) if score.name == "stack" else ESTIMATOR_LABELS[score.name]
     return EstimatorScore(score.name, label, score.loss, score.loss_vs_constant, score.loss_vs_constant_se,
-                          correlation, score.name == chosen, len(predicted), score.loss_vs_chosen,
-                          score.loss_vs_chosen_se, weights.get(score.name))
+                          correlation, score.name == delivered, len(predicted), score.loss_vs_delivered,
+                          score.loss_vs_delivered_se, weights.get(score.name))
 
 
 def _stack_label(weights: dict[str, float]) -> str:
     parts = [f"{name} {w:.0%}" for name, w in sorted(weights.items(), key=lambda item: -item[1]) if w >= 0.005]
     return "Stacked ensemble (" + ", ".join(parts) + ")"
-
-
-def _stacked_on_everyone(stage: _Stage, folds, fits, names, weights, everyone, basis, scored, sub_folds, g,
-                         fit_rows) -> np.ndarray:
-    """The stack's CATE for everyone: for the scoring rows, with weights learned on the other folds
-    (their own scores never weigh their prediction); for the others, with the weights of all scoring rows."""
-    if not everyone:  # refit the candidates that carry weight on everyone
-        kept = [name for name in names if weights[name] >= STACK_MIN_WEIGHT]
-        fits = {name: _fit_out_of_fold(name, stage, folds) for name in kept}
-        columns = [fits[name].cate if name in fits else np.zeros(len(stage.y)) for name in names]
-        basis_all = np.column_stack(columns + [_constant_out_of_fold(stage.gamma, folds)])
-        return basis_all @ np.array([weights[name] for name in [*names, "constant"]])
-    cate = basis @ np.array([weights[name] for name in [*names, "constant"]])
-    cate[scored] = cross_fitted_stack(basis[scored], g, sub_folds[scored])
-    return cate

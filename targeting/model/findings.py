@@ -25,6 +25,7 @@ class Code(str, Enum):
     HETEROGENEITY_DETECTED = "heterogeneity_detected"
     UNSTABLE_TREE = "unstable_tree"
     NO_INTERVALS = "no_individual_intervals"
+    INTERVALS_NOT_CALIBRATED = "individual_intervals_not_calibrated"
     KNOWN_PROPENSITY = "known_propensity"
     ESTIMATED_PROPENSITY = "estimated_propensity"
     IMBALANCE = "covariate_imbalance"

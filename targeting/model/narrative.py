@@ -12,6 +12,7 @@ from targeting.evaluate.diagnostics import SMD_IMBALANCE
 from targeting.evaluate.subgroups import ALPHA
 from targeting.format import fmt_change, fmt_change_ci, fmt_ci, fmt_money, fmt_num, fmt_per_1000
 from targeting.model.findings import Code, Finding, Severity, finding
+from targeting.model.glossary import INTERVALS_NOT_CALIBRATED
 from targeting.model.report import BalanceRow, Calibration, Comparison, Interval, Policy, Recommendation, Subgroup
 
 POLICY_LABELS = {
@@ -212,6 +213,14 @@ def recommendation(*, supported: bool, policy: Policy, calibration: Calibration)
                           "people who did not learn it.")
 
 
+# The calibration test is the report's one pre-specified test of heterogeneity: it alone lets the
+# brief say that effects differ (a 5% test: bench/null_size.py measures its size on null trials).
+# GATES and RATE are further 5% tests; counting any of the three would fire far more often.
+PRIMARY_TEST = ("This calibration test is the report's one pre-specified test of whether effects differ; the group "
+                "effects by fifth of predicted benefit (GATES) and the ranking test (RATE) are shown in support, "
+                "not as separate verdicts.")
+
+
 def result_findings(*, calibration: Calibration, estimator_label: str, has_intervals: bool, policy: Policy,
                     subgroups: list[Subgroup], binary: bool) -> list[Finding]:
     """Findings about the results: heterogeneity, intervals, the tree's stability, harm.
@@ -221,16 +230,21 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
     out = []
     if calibration.detected:
         out.append(finding(Code.HETEROGENEITY_DETECTED, Severity.INFO,
-                           "Heterogeneity " + calibration.verdict + ".", slope=calibration.slope))
+                           "Heterogeneity " + calibration.verdict + ". " + PRIMARY_TEST, slope=calibration.slope))
     else:
         out.append(finding(Code.NO_HETEROGENEITY, Severity.WARNING,
                            "Heterogeneity " + calibration.verdict + ". No reliable differences in effect were "
-                           "found, so a targeting rule cannot be supported by this data.",
+                           "found, so a targeting rule cannot be supported by this data. " + PRIMARY_TEST,
                            slope=calibration.slope))
     if not has_intervals:
         out.append(finding(Code.NO_INTERVALS, Severity.INFO,
                            f"The chosen estimator ({estimator_label}) gives no individual intervals; individual "
                            "effects are shown without them. Group effects always carry intervals."))
+    else:
+        out.append(finding(Code.INTERVALS_NOT_CALIBRATED, Severity.WARNING,
+                           f"The chosen estimator ({estimator_label}) gives individual intervals. "
+                           + INTERVALS_NOT_CALIBRATED + ": read them as a rough sign of how uncertain each estimate "
+                           "is, not as 95% intervals. Group effects carry calibrated intervals."))
     if policy.stability < STABLE_SHARE:
         out.append(finding(Code.UNSTABLE_TREE, Severity.WARNING,
                            f"Only {policy.stability:.0%} of the trees learned on subsets of the data split first on "

@@ -3,8 +3,10 @@ intervals (issue 14). Shared by ``bench/null_size.py`` and the slow tests.
 
 A null trial runs the whole pipeline on a bleeding-type trial whose drug does nothing for anyone
 (`null_effect`) and records which verdicts a reader would take as evidence of differences in
-effect: the calibration test, the GATES top-minus-bottom difference, the RATE (AUTOC) interval,
-and any harm flag. Each is a 5% test, so each should fire in about 5% of null trials.
+effect: the calibration test (the primary test, which alone lets the brief say that effects
+differ), the GATES top-minus-bottom difference and the RATE (AUTOC) interval (shown in support),
+any harm flag, and whether the brief claims differences. Each is a 5% test, so each should fire in
+about 5% of null trials.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from targeting.evaluate.stats import ALPHA, Z95, two_sided_p
+from targeting.evaluate.stats import ALPHA, Z95, holm, two_sided_p
 from targeting.model.report import Gate
 from targeting.sim.simulate import null_effect
 from targeting.sim.studies import HONEST_SIMULATIONS, TRIAL_SETTINGS, run_frame
@@ -38,18 +40,43 @@ def gates_top_minus_bottom(gates: list[Gate]) -> tuple[float, float]:
 class NullTrial:
     """What one report on a do-nothing treatment said.
 
-    ``gates_significant`` is the two-sided 5% test of the top-minus-bottom quintile difference; the
-    RATE verdict is whether its 95% interval excludes zero (either side).
+    The p-values are those of the calibration test (one-sided: the report's primary test of
+    heterogeneity), the GATES top-minus-bottom difference (two-sided) and the RATE (AUTOC, two-sided,
+    its SE read back from the 95% interval). ``brief_claims_heterogeneity``: the brief says effects
+    differ between people (its opening sentence or its recommendation).
     """
 
     seed: int
     n: int
     estimator: str
-    calibration_detected: bool
-    gates_significant: bool
-    rate_excludes_zero: bool
+    calibration_p: float
+    gates_p: float
+    rate_p: float
     harm_flag: bool
+    brief_claims_heterogeneity: bool
     seconds: float
+
+    @property
+    def calibration_detected(self) -> bool:
+        return bool(self.calibration_p < ALPHA)
+
+    @property
+    def gates_significant(self) -> bool:
+        return bool(self.gates_p < ALPHA)
+
+    @property
+    def rate_excludes_zero(self) -> bool:
+        return bool(self.rate_p < ALPHA)
+
+    @property
+    def holm_any(self) -> bool:
+        """Any of the three heterogeneity tests significant after Holm's adjustment."""
+        return bool(holm([self.calibration_p, self.gates_p, self.rate_p]).min() < ALPHA)
+
+
+def claims_heterogeneity(report) -> bool:
+    """Whether the brief tells its reader that effects differ between people."""
+    return bool(report.targeting_supported or any("differ between people" in s for s in report.summary))
 
 
 def null_trial(n: int, seed: int, *, estimator: str = "auto", folds: int = 5) -> NullTrial:
@@ -58,11 +85,13 @@ def null_trial(n: int, seed: int, *, estimator: str = "auto", folds: int = 5) ->
     report = run_frame(null_effect(n, seed=seed), **TRIAL_SETTINGS, estimator=estimator, folds=folds, seed=seed,
                        subgroup=NULL_SUBGROUPS).report
     diagnostics = report.diagnostics
-    difference, se = gates_top_minus_bottom(diagnostics.gates)
     rate = diagnostics.rate
-    return NullTrial(seed, n, diagnostics.estimator, bool(diagnostics.calibration.detected),
-                     bool(two_sided_p(difference, se) < ALPHA), bool(rate.autoc_low > 0 or rate.autoc_high < 0),
-                     any(group.flag == "harmed" for group in report.subgroups), time.perf_counter() - start)
+    calibration_p = diagnostics.calibration.p_value
+    return NullTrial(seed, n, diagnostics.estimator, 1.0 if calibration_p is None else float(calibration_p),
+                     two_sided_p(*gates_top_minus_bottom(diagnostics.gates)),
+                     two_sided_p(rate.autoc, (rate.autoc_high - rate.autoc_low) / (2 * Z95)),
+                     any(group.flag == "harmed" for group in report.subgroups), claims_heterogeneity(report),
+                     time.perf_counter() - start)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,12 @@
 
 Shared by ``bench/selection.py`` and the slow tests. One *replication* simulates (or loads) a data
 set with known individual effects, fits the shared nuisances once, then calls `estimate_cate` with
-every candidate alone and with ``auto`` on the same data, nuisances, folds and scoring rows (the
-learning part of the pipeline's honest split, as `targeting.pipeline.run` passes them), and measures
-every fit against the truth on everyone.
+every candidate alone and with ``auto`` on the same data, nuisances and folds, scoring on everyone
+as `targeting.pipeline.run` does, and measures every fit against the truth on everyone.
 
-Besides what ``auto`` picked, each replication keeps every single candidate's held-out doubly
-robust loss and R-loss on the scoring rows, so other selection rules can be judged on the same fits
-without refitting (`pick_by`).
+Besides what ``auto`` gave, each replication applies every selection rule of
+`targeting.sim.selection_rules` to the same candidate fits, so the rules are compared without
+refitting anything.
 """
 
 from __future__ import annotations
@@ -25,9 +24,10 @@ from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
-from targeting.estimate.nuisance import bounded_propensity, fit_nuisances, make_folds
-from targeting.policy.stage import honest_split
+from targeting.estimate.nuisance import fit_nuisances, make_folds
+from targeting.estimate.selection import choice_groups, cross_fitted_choice, shrunk_stack_weights
 from targeting.sim.nie_wager import nie_wager
+from targeting.sim.selection_rules import RULES
 from targeting.sim.simulate import EXAMPLES, bleeding_trial, cate_lesson, financial_literacy
 from targeting.sim.studies import TRIAL_SETTINGS
 
@@ -117,13 +117,9 @@ def accuracy(cate: np.ndarray, truth: np.ndarray) -> Accuracy:
 class Replication:
     """One data set, one seed: every candidate's accuracy, auto's choice and its accuracy.
 
-    ``dr_loss`` and ``r_loss`` are each single candidate's mean held-out loss on the scoring rows,
-    ``ranking_score`` its held-out ``cov(gamma, cate) / sd(cate)``: since the scores are unbiased for
-    the effect, this estimates ``sd(true effect) * corr(cate, true effect)``, so ranking candidates
-    by it ranks them by their correlation with the truth, where the DR loss ranks them by MSE;
-    ``weights`` the stack's weights (``constant`` included) as auto's score table reports them, fitted
-    on all scoring rows. ``stack_one_weights`` is the stack with those weights for everyone, where
-    auto's stack uses, for each fold of the scoring rows, weights fitted on the other folds.
+    ``rules`` is the accuracy of the CATE each selection rule of `apply_rules` gives from the same
+    candidate fits; ``weights`` the stack's weights (``constant`` included) as
+    auto's score table reports them.
     """
 
     dataset: str
@@ -134,11 +130,8 @@ class Replication:
     auto: Accuracy
     within_noise: bool
     weights: dict[str, float]
-    dr_loss: dict[str, float]
-    r_loss: dict[str, float]
+    rules: dict[str, Accuracy]
     seconds: float
-    stack_one_weights: Accuracy | None = None
-    ranking_score: dict[str, float] | None = None
 
     def best(self, metric: str = "mse") -> str:
         """The single candidate closest to the truth in this replication (lowest MSE, or highest correlation)."""
@@ -146,16 +139,9 @@ class Replication:
             return max(self.candidates, key=lambda name: _correlation_or_minus_one(self.candidates[name]))
         return min(self.candidates, key=lambda name: self.candidates[name].mse)
 
-    def pick_by(self, loss: str) -> str:
-        """The single candidate a rule "lowest held-out ``loss``" (``dr_loss`` or ``r_loss``) or "highest
-        ``ranking_score``" would pick."""
-        losses = getattr(self, loss)
-        return (max if loss == "ranking_score" else min)(losses, key=losses.get)
-
-    @property
-    def mse_ratio(self) -> float:
-        """Auto's true MSE over the best single candidate's."""
-        return self.auto.mse / self.candidates[self.best()].mse
+    def mse_ratio(self, fit: Accuracy | None = None) -> float:
+        """True MSE of ``fit`` (auto's by default) over the best single candidate's."""
+        return (self.auto if fit is None else fit).mse / self.candidates[self.best()].mse
 
 
 def _correlation_or_minus_one(fit: Accuracy) -> float:
@@ -186,7 +172,8 @@ def _each_candidate_fitted_once():
         cate_module._fit_out_of_fold = original
 
 
-def replicate(benchmark: Benchmark, seed: int, *, folds: int = 5, reuse_fits: bool = True) -> Replication:
+def replicate(benchmark: Benchmark, seed: int, *, folds: int = 5, reuse_fits: bool = True,
+              fits_dir: str = "") -> Replication:
     """Run every candidate and ``auto`` on one draw of ``benchmark``, as the pipeline would.
 
     Parameters
@@ -197,32 +184,48 @@ def replicate(benchmark: Benchmark, seed: int, *, folds: int = 5, reuse_fits: bo
     folds : int
     reuse_fits : bool
         Fit each candidate once and let ``auto`` reuse the fits (see `_each_candidate_fitted_once`).
+    fits_dir : str
+        When given, write the candidates' out-of-fold CATEs, the scores, folds and truth there
+        (``NAME_SEED.npz``), so that further selection rules can be tried without refitting.
     """
     with _each_candidate_fitted_once() if reuse_fits else nullcontext():
-        return _replicate(benchmark, seed, folds)
+        return _replicate(benchmark, seed, folds, fits_dir)
 
 
-def _replicate(benchmark: Benchmark, seed: int, folds: int) -> Replication:
+def apply_rules(predictions: np.ndarray, gamma: np.ndarray, folds: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The CATE every rule of `targeting.sim.selection_rules.RULES` gives, each group's weights
+    learned on the other groups as ``auto`` does; ``auto``'s rule also on the CATE folds as groups."""
+    groups = choice_groups(len(gamma), seed)
+    with_constant = np.column_stack([predictions, np.full(len(gamma), gamma.mean())])
+    out = {}
+    for name, (rule, constant) in RULES.items():
+        out[name] = cross_fitted_choice(rule, predictions, gamma, groups)[0] if not constant else \
+            cross_fitted_choice(_dropping_constant(rule), with_constant, gamma, groups)[0]
+    out["auto's rule, the 5 CATE folds as groups"] = cross_fitted_choice(shrunk_stack_weights, predictions, gamma,
+                                                                         folds)[0]
+    return out
+
+
+def _dropping_constant(rule):
+    """``rule`` for a basis whose last column is already the constant (the rule adds its own)."""
+    return lambda basis, target: rule(basis[:, :-1], target)
+
+
+def _replicate(benchmark: Benchmark, seed: int, folds: int, fits_dir: str) -> Replication:
     start = time.perf_counter()
     prepared = prepare(benchmark.make(seed), merge_sources(("selection study", benchmark.settings)))
     nuisances = fit_nuisances(prepared, folds=make_folds(prepared, folds, seed), seed=seed)
-    learn = honest_split(prepared.t, seed=seed)
-    truth = prepared.true_effect
-    e = bounded_propensity(nuisances.propensity)
-    y_residual = (prepared.y - (e * nuisances.mu1 + (1 - e) * nuisances.mu0))[learn]
-    t_residual = (prepared.t - e)[learn]
-    candidates, dr_loss, r_loss, ranking, cates = {}, {}, {}, {}, {}
-    for name in candidates_for(prepared):
-        cate = cates[name] = estimate_cate(prepared, nuisances, estimator=name, seed=seed, score_on=learn).cate
-        candidates[name] = accuracy(cate, truth)
-        dr_loss[name] = float(np.mean((nuisances.gamma[learn] - cate[learn]) ** 2))
-        r_loss[name] = float(np.mean((y_residual - cate[learn] * t_residual) ** 2))
-        spread = np.std(cate[learn])
-        ranking[name] = float(np.cov(nuisances.gamma[learn], cate[learn])[0, 1] / spread) if spread > 1e-12 else 0.0
-    auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed, score_on=learn)
+    truth, gamma = prepared.true_effect, nuisances.gamma
+    names = candidates_for(prepared)
+    cates = {name: estimate_cate(prepared, nuisances, estimator=name, seed=seed).cate for name in names}
+    auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed)
     weights = {score.name: score.stack_weight for score in auto.scores if score.stack_weight is not None}
-    one_set = sum(weights[name] * cates[name] for name in cates) + weights["constant"] * \
-        cate_module._constant_out_of_fold(nuisances.gamma, nuisances.folds)
-    return Replication(benchmark.name, seed, prepared.n, candidates, auto.estimator, accuracy(auto.cate, truth),
-                       auto.within_noise, weights, dr_loss, r_loss, time.perf_counter() - start,
-                       accuracy(one_set, truth), ranking)
+    predictions = np.column_stack([cates[name] for name in names])
+    if fits_dir:
+        np.savez(f"{fits_dir}/{benchmark.name}_{seed}.npz", predictions=predictions, gamma=gamma,
+                 folds=nuisances.folds, truth=truth, names=np.array(names))
+    rules = {name: accuracy(cate, truth) for name, cate in apply_rules(predictions, gamma, nuisances.folds,
+                                                                       seed).items()}
+    return Replication(benchmark.name, seed, prepared.n, {name: accuracy(cates[name], truth) for name in names},
+                       auto.estimator, accuracy(auto.cate, truth), auto.within_noise, weights, rules,
+                       time.perf_counter() - start)

@@ -175,7 +175,9 @@ def honest_trial(name: str, seed: int, *, n: int = 5000, shares=(LEARN_SHARE,), 
                                 learn=honest_split(prepared.t, seed=config.seed, learn_share=share,
                                                    order=person_order(prepared)))
             for share in {LEARN_SHARE, *shares}}
-    rebuilt = bool(np.array_equal(fits[LEARN_SHARE].treat, result.individuals["treat"].to_numpy()))
+    # individuals.csv is in the file's row order; the fits are in the analysis' order of people
+    rebuilt = bool(np.array_equal(fits[LEARN_SHARE].treat[prepared.input_order],
+                                  result.individuals["treat"].to_numpy()))
     no_one, everyone = np.zeros(prepared.n), np.ones(prepared.n)
     for share, fit in fits.items():
         if share != LEARN_SHARE:
