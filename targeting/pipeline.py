@@ -83,7 +83,7 @@ def _run(raw: RawInput, config: Config, step: _Progress, workers: int | Workers)
     nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed,
                          workers=workers)
     step("fitted cross-fitted outcome and propensity models")
-    cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed)
+    cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed, workers=workers)
     step(f"estimated individual effects ({cate.label})")
 
     benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate

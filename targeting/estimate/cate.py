@@ -23,10 +23,11 @@ import numpy as np
 from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
-from targeting.estimate.nuisance import Nuisances, bounded_propensity
+from targeting.estimate.nuisance import Nuisances, bounded_propensity, fit_seconds
 from targeting.estimate.selection import Score, choice_groups, compare, cross_fitted_choice, shrunk_stack_weights
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import EstimatorScore
+from targeting.parallel import Workers, map_tasks
 
 FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
@@ -202,26 +203,44 @@ def _fit_one_fold(fit, *args):
     return result, underdetermined
 
 
-def _fit_out_of_fold(name: str, stage: _Stage, folds: np.ndarray) -> _Fit:
-    """CATE for every row from a model fitted on the other folds (plus intervals where available)."""
-    if name == "t":
-        return _Fit(stage.t_learner.copy(), None, None, 0)  # already out-of-fold: the shared outcome models
+def _fold_fit(name: str, stage: _Stage, folds: np.ndarray, fold: int):
+    """One candidate on one fold, as a task of `targeting.parallel.map_tasks` (module-level, pure)."""
+    test, train = folds == fold, folds != fold
     fit_fold = _FITS_WITH_INTERVALS.get(name)
-    cate = np.empty(len(stage.y))
-    low = np.empty(len(stage.y)) if fit_fold is not None else None
-    high = np.empty(len(stage.y)) if fit_fold is not None else None
-    underdetermined = 0
-    for fold in np.unique(folds):
-        test, train = folds == fold, folds != fold
-        if fit_fold is None:
-            result, thin = _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
-        else:
-            result, thin = _fit_one_fold(fit_fold, stage, train, test)
-        underdetermined += thin
-        cate[test] = result[0]
-        if low is not None:
-            low[test], high[test] = result[1], result[2]
-    return _Fit(cate, low, high, underdetermined)
+    if fit_fold is None:
+        return _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
+    return _fit_one_fold(fit_fold, stage, train, test)
+
+
+def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int | Workers) -> dict[str, _Fit]:
+    """Every candidate's out-of-fold CATE (plus intervals where available); the candidates' folds
+    are independent tasks, run on the pipeline's workers and gathered in task order, so the result
+    does not depend on how many workers ran them."""
+    fold_ids = np.unique(folds)
+    tasks = [(name, stage, folds, fold) for name in names if name != "t" for fold in fold_ids]
+    rows_per_fit = len(stage.y) * (len(fold_ids) - 1) // len(fold_ids)
+    # a candidate fits about three boosting-sized models per fold (its own arms and a final stage)
+    serial = len(tasks) * 3 * fit_seconds(rows_per_fit, stage.x.shape[1])
+    results = iter(map_tasks(_fold_fit, tasks, workers=workers, serial_seconds=serial))
+    fits = {}
+    for name in names:
+        if name == "t":  # already out-of-fold: the shared outcome models
+            fits[name] = _Fit(stage.t_learner.copy(), None, None, 0)
+            continue
+        with_intervals = name in _FITS_WITH_INTERVALS
+        cate = np.empty(len(stage.y))
+        low = np.empty(len(stage.y)) if with_intervals else None
+        high = np.empty(len(stage.y)) if with_intervals else None
+        underdetermined = 0
+        for fold in fold_ids:
+            result, thin = next(results)
+            test = folds == fold
+            underdetermined += thin
+            cate[test] = result[0]
+            if with_intervals:
+                low[test], high[test] = result[1], result[2]
+        fits[name] = _Fit(cate, low, high, underdetermined)
+    return fits
 
 
 def _fit_findings(name: str, fit: _Fit, stage: _Stage, folds: np.ndarray) -> tuple[Finding, ...]:
@@ -248,7 +267,8 @@ def _constant_out_of_fold(gamma: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return out
 
 
-def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int) -> CateResult:
+def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int,
+                  workers: int | Workers = 1) -> CateResult:
     """Fit the chosen estimator out of fold, or with ``auto`` every candidate and their stack.
 
     The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``: up to a term that is the same
@@ -267,17 +287,19 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     estimator : str
         ``auto`` or one estimator name.
     seed : int
+    workers : int or Workers, optional
+        Where the candidates' fold fits run (`targeting.parallel`); the result is the same for any number.
     """
     stage, folds = _shared_stage(prepared, nuisances, seed), nuisances.folds
     if estimator != "auto":
-        return _single_estimator(estimator, stage, folds, prepared.true_effect)
+        return _single_estimator(estimator, stage, folds, prepared.true_effect, workers)
     names = candidates_for(prepared)
     fit_rows = np.arange(prepared.n)
     if prepared.n > SELECTION_FIT_MAX:
         fit_rows = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
     everyone = len(fit_rows) == prepared.n
     sub, sub_folds = (stage, folds) if everyone else (stage.rows(fit_rows), folds[fit_rows])
-    fits = {name: _fit_out_of_fold(name, sub, sub_folds) for name in names}
+    fits = _fit_all_out_of_fold(names, sub, sub_folds, workers)
     predictions = np.column_stack([fits[name].cate for name in names])
     weights = shrunk_stack_weights(predictions, sub.gamma)  # on every scoring row: shown, and used beyond the cap
     honest = np.ones(prepared.n, dtype=bool)
@@ -287,7 +309,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         # lowest loss was as accurate as the stack, bench/RESULTS.md), and refitting the stack on
         # everyone would cost one refit per candidate: the lowest loss is refitted alone.
         chosen = min(names, key=lambda name: float(np.mean((sub.gamma - fits[name].cate) ** 2)))
-        final = _fit_out_of_fold(chosen, stage, folds)
+        final = _fit_all_out_of_fold((chosen,), stage, folds, workers)[chosen]
         honest[fit_rows] = False
     else:
         chosen = "stack"
@@ -304,8 +326,9 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     return CateResult("stack", _stack_label(weight_of), stacked, None, None, table, findings, within_noise, honest)
 
 
-def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None) -> CateResult:
-    fit = _fit_out_of_fold(name, stage, folds)
+def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None,
+                      workers: int | Workers) -> CateResult:
+    fit = _fit_all_out_of_fold((name,), stage, folds, workers)[name]
     table, _ = _score_table({name: fit.cate}, stage.gamma, _constant_out_of_fold(stage.gamma, folds), truth, {},
                             delivered=name)
     return CateResult(name, ESTIMATOR_LABELS[name], fit.cate, fit.low, fit.high, table,

@@ -157,19 +157,20 @@ def _each_candidate_fitted_once():
     fit is keyed by estimator and rows: beyond ``cate.SELECTION_FIT_MAX`` rows auto's subsample fits differ
     from the fits on everyone and are kept apart.
     """
-    original, kept = cate_module._fit_out_of_fold, {}
+    original, kept = cate_module._fit_all_out_of_fold, {}
 
-    def fit_once(name, stage, folds):
-        key = (name, len(stage.y))
-        if key not in kept:
-            kept[key] = original(name, stage, folds)
-        return kept[key]
+    def fit_once(names, stage, folds, workers):
+        missing = [name for name in names if (name, len(stage.y)) not in kept]
+        if missing:
+            for name, fit in original(missing, stage, folds, workers).items():
+                kept[(name, len(stage.y))] = fit
+        return {name: kept[(name, len(stage.y))] for name in names}
 
-    cate_module._fit_out_of_fold = fit_once
+    cate_module._fit_all_out_of_fold = fit_once
     try:
         yield
     finally:
-        cate_module._fit_out_of_fold = original
+        cate_module._fit_all_out_of_fold = original
 
 
 def replicate(benchmark: Benchmark, seed: int, *, folds: int = 5, reuse_fits: bool = True,
