@@ -247,8 +247,8 @@ def result_findings(*, calibration: Calibration, estimator_label: str, has_inter
                            "is, not as 95% intervals. Group effects carry calibrated intervals."))
     if policy.stability < STABLE_SHARE:
         out.append(finding(Code.UNSTABLE_TREE, Severity.WARNING,
-                           f"Only {policy.stability:.0%} of the trees learned on subsets of the data split first on "
-                           "the same covariate as this rule: its exact form is fragile (another sample could give "
+                           f"{_share_of_trees(policy.stability)} of the trees learned on subsets of the data split first "
+                           "on the same covariate as this rule: its exact form is fragile (another sample could give "
                            "another rule), although its value is estimated honestly.", stability=policy.stability))
     if policy.treated_in_harmed:
         safer = policy.safer
@@ -286,3 +286,7 @@ def design_findings(*, randomised: bool, balance: list[BalanceRow], supported: b
                            "simple alternatives on held-out people. It is shown for transparency only."))
     return out
 
+
+def _share_of_trees(share: float) -> str:
+    """"None", or "Only 40%": a share of 0 printed as "Only 0%" reads as a typo."""
+    return "None" if share == 0 else f"Only {share:.0%}"
