@@ -24,7 +24,8 @@ from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
 from targeting.estimate.nuisance import Nuisances, bounded_propensity, fit_seconds
-from targeting.estimate.selection import Score, choice_groups, compare, cross_fitted_choice, shrunk_stack_weights
+from targeting.estimate.selection import (Score, choice_groups, compare, cross_fitted_choice, lowest_loss_column,
+                                         shrunk_stack_weights)
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import EstimatorScore
 from targeting.parallel import Workers, map_tasks
@@ -308,7 +309,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         # Beyond the cap the losses on SELECTION_ROWS people separate the candidates (at 20,000 the
         # lowest loss was as accurate as the stack, bench/RESULTS.md), and refitting the stack on
         # everyone would cost one refit per candidate: the lowest loss is refitted alone.
-        chosen = min(names, key=lambda name: float(np.mean((sub.gamma - fits[name].cate) ** 2)))
+        chosen = names[lowest_loss_column(predictions, sub.gamma)]
         final = _fit_all_out_of_fold((chosen,), stage, folds, workers)[chosen]
         honest[fit_rows] = False
     else:

@@ -69,6 +69,12 @@ def stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
 CHOICE_GROUPS = 20
 
 
+def lowest_loss_column(predictions: np.ndarray, target: np.ndarray) -> int:
+    """The column of ``predictions`` (one candidate's held-out CATE each) with the lowest DR loss
+    ``mean((target - prediction)^2)``."""
+    return int(np.argmin(((target[:, None] - predictions) ** 2).mean(axis=0)))
+
+
 def not_clearly_worse(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Which candidates' DR loss is not clearly (one-sided 95%, paired) above the lowest one's.
 

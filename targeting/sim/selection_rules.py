@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from targeting.estimate.selection import shrunk_stack_weights, stack_weights
+from targeting.estimate.selection import lowest_loss_column, shrunk_stack_weights, stack_weights
 
 
 def _one_hot(k: int, j: int) -> np.ndarray:
@@ -21,7 +21,7 @@ def _one_hot(k: int, j: int) -> np.ndarray:
 
 def lowest_loss(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The single candidate with the lowest DR loss."""
-    return _one_hot(predictions.shape[1], int(np.argmin(((target[:, None] - predictions) ** 2).mean(axis=0))))
+    return _one_hot(predictions.shape[1], lowest_loss_column(predictions, target))
 
 
 def _with_constant(rule):
