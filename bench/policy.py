@@ -54,13 +54,13 @@ def prepared_case(n: int, width: int):
     """Validated data, nuisances and the settings of a run (what the search stages receive)."""
     from targeting.config import merge_sources
     from targeting.data.prepare import prepare
-    from targeting.estimate.nuisance import fit_nuisances, make_folds, person_order
+    from targeting.estimate.nuisance import fit_nuisances, make_folds
     from targeting.policy.stage import honest_split
 
     config = merge_sources(("bench", SETTINGS))
     prepared = prepare(trial(n, width), config)
     nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
-    learn = honest_split(prepared.t, seed=config.seed, order=person_order(prepared))
+    learn = honest_split(prepared.t, seed=config.seed)
     return config, prepared, nuis, learn
 
 

@@ -18,7 +18,7 @@ from targeting.data.prepare import prepare
 from targeting.data.read import RawInput
 from targeting.data.summary import data_summary
 from targeting.estimate.cate import estimate_cate
-from targeting.estimate.nuisance import fit_nuisances, make_folds, person_order
+from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.evaluate.diagnostics import diagnose, risk_fifths, risk_strata
 from targeting.evaluate.families import assess_families, harm_summary, harmed_members, subgroup_families
 from targeting.evaluate.rules import leaf_groups, leaf_rules, policy_summary, safer_rule
@@ -89,7 +89,7 @@ def _run(raw: RawInput, config: Config, step: _Progress, workers: int | Workers)
     benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate
     settings = policy_settings(config, prepared)
     # The learning part chooses the rule; the other people judge it.
-    learn = honest_split(prepared.t, seed=config.seed, order=person_order(prepared))
+    learn = honest_split(prepared.t, seed=config.seed)
     fit = learn_policy(prepared, benefit, nuis.folds, settings, learn=learn)
     step(f"learned the budgeted policy tree ({fit.method}) on {fit.learn.mean():.0%} of the people")
 

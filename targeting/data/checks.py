@@ -103,15 +103,3 @@ def leakage_findings(y: np.ndarray, covariates: Sequence[Covariate], x_codes: np
         "unless it was measured before treatment.",
         columns=[name for name, _ in suspects], shares=[round(share, 4) for _, share in suspects],
     )]
-
-
-def content_order(frame: pd.DataFrame) -> np.ndarray:
-    """A permutation of the rows that depends on what each row holds, not where it sits.
-
-    Random splits (cross-fitting folds, the honest halves) drawn in this order give every person
-    the same part whatever order the rows come in, so shuffling a file does not change the result.
-    Rows are ordered by a hash of their values; identical rows keep their file order (swapping
-    them changes nothing).
-    """
-    keys = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return np.argsort(keys, kind="stable")

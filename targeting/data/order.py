@@ -6,9 +6,9 @@ the people in this order before anything is fitted makes the whole result indepe
 order of the rows in the file (and of the columns' names); outputs keyed by person are put back
 in the file's order (`Prepared.input_order`).
 
-The order follows the covariates in their file order, as the cross-fitting folds always have
-(`estimate.nuisance.person_order`), so each person keeps the fold and the part of the honest split
-they had before the people were ordered. Moving a column therefore still re-draws the folds.
+The cross-fitting folds and the honest split are drawn over the people in this order, so each
+person gets the same parts whatever the file's row order. The order hashes the covariates in their
+file order: moving a column therefore still re-draws the folds.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from targeting.data.checks import content_order
 from targeting.data.prepare import Prepared
 from targeting.errors import EstimationError
 from targeting.estimate.learners import fit_fold, outcome_learner, propensity_learner
@@ -53,31 +52,21 @@ def bounded_propensity(propensity: np.ndarray) -> np.ndarray:
     return np.clip(propensity, PROPENSITY_FLOOR, 1 - PROPENSITY_FLOOR)
 
 
-def person_order(prepared: Prepared) -> np.ndarray:
-    """The rows in `content_order` of what does not change with the outcome's scale or direction:
-    covariates, arm and id. Random splits drawn in this order follow the people, not the rows."""
-    keys = prepared.frame[[c.name for c in prepared.covariates]].assign(_arm=prepared.t)
-    if prepared.ids is not None:
-        keys = keys.assign(_id=prepared.ids)
-    return content_order(keys)
-
-
 def make_folds(prepared: Prepared, k: int, seed: int) -> np.ndarray:
     """Fold label per person, stratified by arm (and by outcome when it is binary).
 
-    The split is drawn over the rows in `content_order` of the covariates, arm and id, so each
-    person gets the same fold whatever the order of the rows in the file (people identical in all
-    of these keep their file order among themselves).
+    The split is drawn over the people in the prepared order, which is fixed by their content
+    (`targeting.data.order.canonical_order`), so each person gets the same fold whatever the order
+    of the rows in the file.
     """
     strata = prepared.t * 2 + (prepared.y if prepared.outcome_binary else 0)
     _, counts = np.unique(strata, return_counts=True)
     if counts.min() < k:
         strata = prepared.t
-    order = person_order(prepared)
     folds = np.empty(prepared.n, dtype=int)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (_, test) in enumerate(splitter.split(np.zeros(prepared.n), strata[order])):
-        folds[order[test]] = fold
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(prepared.n), strata)):
+        folds[test] = fold
     return folds
 
 

@@ -57,19 +57,17 @@ def policy_settings(config: Config, prepared: Prepared) -> PolicySettings:
                           min_leaf=config.min_leaf or default_min_leaf(prepared.n), max_bins=config.max_bins)
 
 
-def honest_split(t: np.ndarray, *, seed: int, learn_share: float = LEARN_SHARE,
-                 order: np.ndarray | None = None) -> np.ndarray:
+def honest_split(t: np.ndarray, *, seed: int, learn_share: float = LEARN_SHARE) -> np.ndarray:
     """Boolean mask of the learning part: a random ``learn_share`` of each arm (at least one person
     of each arm on each side when the arm has two or more).
 
-    ``order`` (a permutation of the rows, e.g. `make_folds`' content order) makes the split follow
-    the people rather than their row positions, so shuffling the file does not change it.
+    Drawn over the people in the prepared order, which is fixed by their content
+    (`targeting.data.order.canonical_order`), so shuffling the file does not change it.
     """
     rng = np.random.default_rng([seed, 13])  # a stream of its own: the folds keep theirs
-    order = np.arange(len(t)) if order is None else order
     learn = np.zeros(len(t), dtype=bool)
     for arm in (0, 1):
-        people = order[t[order] == arm]
+        people = np.flatnonzero(t == arm)
         size = int(round(learn_share * len(people)))
         if len(people) >= 2:
             size = min(max(size, 1), len(people) - 1)

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.data.read import RawInput, read_input
-from targeting.estimate.nuisance import fit_nuisances, make_folds, person_order
+from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.evaluate.rules import leaf_rules
 from targeting.evaluate.values import compare
 from targeting.model.report import Comparison
@@ -172,8 +172,7 @@ def honest_trial(name: str, seed: int, *, n: int = 5000, shares=(LEARN_SHARE,), 
         nuis = fit_nuisances(prepared, folds=make_folds(prepared, config.folds, config.seed), seed=config.seed)
     benefit, policy = prepared.sign * nuis.gamma, policy_settings(config, prepared)
     fits = {share: learn_policy(prepared, benefit, nuis.folds, policy,
-                                learn=honest_split(prepared.t, seed=config.seed, learn_share=share,
-                                                   order=person_order(prepared)))
+                                learn=honest_split(prepared.t, seed=config.seed, learn_share=share))
             for share in {LEARN_SHARE, *shares}}
     # individuals.csv is in the file's row order; the fits are in the analysis' order of people
     rebuilt = bool(np.array_equal(fits[LEARN_SHARE].treat[prepared.input_order],
