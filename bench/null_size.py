@@ -11,8 +11,11 @@ said so, and Holm's adjustment across the three tests as the alternative family-
 Coverage: for the estimators that give individual intervals, the share of people whose true effect
 lies inside their interval, on the project's simulations (mean over trials, SE across trials).
 
+Power: the calibration test on bleeding-type trials whose effects differ, as reported (standard
+errors widened for cross-fitting) and with the robust standard errors alone.
+
 Usage: python bench/null_size.py [--trials 100] [--large-trials 40] [--estimator auto]
-       [--coverage-trials 10] [--jobs 2]
+       [--coverage-trials 10] [--power-trials 0] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from targeting.evaluate.stats import ALPHA
-from targeting.sim.null_study import COVERAGE_SIZES, coverage_trial, null_trial
+from targeting.sim.null_study import COVERAGE_SIZES, coverage_trial, null_trial, power_trial
 
 VERDICTS = {
     "calibration_detected": "primary: calibration detects heterogeneity",
@@ -67,6 +70,21 @@ def size_table(trials_by_size: dict[int, list], estimator: str) -> None:
                   f"{sum(t.gates_significant for t in chosen)} | {sum(t.rate_excludes_zero for t in chosen)} |")
 
 
+def power_table(trials: list) -> None:
+    print("\n### Power: bleeding-type trials whose effects differ (`bleeding_trial`), share with calibration "
+          "detected\n")
+    print("| patients | trials | standard errors | detected | share | binomial SE | 95% CI |")
+    print("|---:|---:|---|---:|---:|---:|---|")
+    by_n: dict[int, list] = {}
+    for trial in trials:
+        by_n.setdefault(trial.n, []).append(trial)
+    for n, rows in by_n.items():
+        factors = sorted({round(t.se_factor, 3) for t in rows})
+        for label, p in ((f"as reported (widened by {', '.join(map(str, factors))})", lambda t: t.calibration_p),
+                         ("robust only (before)", lambda t: t.naive_p)):
+            print(f"| {n:,} | {len(rows)} | {label} | {_share(sum(p(t) < ALPHA for t in rows), len(rows))} |")
+
+
 def coverage_table(trials: list) -> None:
     print("\n### Individual 95% intervals: share of people whose true effect is inside their interval\n")
     print("| simulation | n | estimator | trials | mean coverage | SE across trials | lowest | highest | "
@@ -88,6 +106,7 @@ if __name__ == "__main__":
     parser.add_argument("--large-trials", type=int, default=40, help="null trials of 20,000 patients")
     parser.add_argument("--estimator", default="auto")
     parser.add_argument("--coverage-trials", type=int, default=10, help="trials per simulation and estimator")
+    parser.add_argument("--power-trials", type=int, default=0, help="bleeding trials of 2,000 whose effects differ")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
@@ -97,13 +116,18 @@ if __name__ == "__main__":
     with ProcessPoolExecutor(args.jobs, initializer=threadpool_limits, initargs=(1,)) as pool:
         nulls = {n: [pool.submit(null_trial, n, seed, estimator=args.estimator, folds=args.folds)
                      for seed in range(1, count + 1)] for n, count in sizes.items() if count}
+        powered = [pool.submit(power_trial, 2000, seed, estimator=args.estimator, folds=args.folds)
+                   for seed in range(1, args.power_trials + 1)]
         covered = [pool.submit(coverage_trial, simulation, seed, estimator=estimator, folds=args.folds)
                    for simulation in COVERAGE_SIZES for estimator in INTERVAL_ESTIMATORS
                    for seed in range(1, args.coverage_trials + 1)]
         nulls = {n: [f.result() for f in futures] for n, futures in nulls.items()}
         covered = [f.result() for f in covered]
+        powered = [f.result() for f in powered]
     print(f"## bench/null_size.py: {(time.perf_counter() - start) / 60:.1f} minutes with {args.jobs} processes")
     if nulls:
         size_table(nulls, args.estimator)
+    if powered:
+        power_table(powered)
     if covered:
         coverage_table(covered)

@@ -1,5 +1,6 @@
 """Each CATE estimator on simulated data with known effects; auto's score table; thin-fit findings."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_an_underdetermined_dr_learner_is_a_finding():
 def test_other_warnings_from_a_fit_are_passed_on(lesson, monkeypatch):
     prepared, nuisances = lesson
 
-    def noisy_fit(stage, train, test):
+    def noisy_fit(stage, train, test, intervals):
         warnings.warn("something unexpected", RuntimeWarning)
         n = int(test.sum())
         return np.zeros(n), np.zeros(n), np.zeros(n)
@@ -190,15 +191,38 @@ def test_other_warnings_from_a_fit_are_passed_on(lesson, monkeypatch):
     assert result.findings == ()
 
 
-def test_beyond_the_cap_the_lowest_loss_on_the_subsample_is_refitted_on_everyone(lesson, monkeypatch):
-    prepared, nuisances = lesson
+def _beyond_the_cap(monkeypatch, prepared):
     monkeypatch.setattr(cate_module, "SELECTION_FIT_MAX", prepared.n // 2)
     monkeypatch.setattr(cate_module, "SELECTION_ROWS", prepared.n // 2)
+    monkeypatch.setattr(cate_module, "SELECTION_ROWS_MIN", prepared.n // 2)
+
+
+def test_beyond_the_cap_the_sample_chooses_and_no_model_sees_the_others(lesson, monkeypatch):
+    prepared, nuisances = lesson
+    _beyond_the_cap(monkeypatch, prepared)
     result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
-    singles = [s for s in result.scores if s.name not in ("stack", "constant")]
-    lowest = min(singles, key=lambda s: s.dr_loss)
-    assert result.estimator == lowest.name and [s.name for s in result.scores if s.selected] == [lowest.name]
-    assert all(s.scored_on == prepared.n // 2 for s in result.scores)
-    assert result.honest_rows.sum() == prepared.n - prepared.n // 2  # the subsample chose; the others judge
-    alone = estimate_cate(prepared, nuisances, estimator=lowest.name, seed=0)
-    np.testing.assert_allclose(result.cate, alone.cate)  # refitted out of fold on everyone
+    assert result.estimator == "stack" and all(s.scored_on == prepared.n // 2 for s in result.scores)
+    judged = result.honest_rows
+    assert judged.sum() == prepared.n - prepared.n // 2  # the sample chose; the others judge
+    # The others' outcomes (and scores) reach no CATE model: changing them changes no one's CATE.
+    # The nuisances are held fixed, so the T-learner (their difference) is unchanged too.
+    rng = np.random.default_rng(1)
+    y = prepared.y.copy()
+    y[judged] = rng.permutation(y[judged]) + 5.0
+    gamma1 = nuisances.gamma1.copy()
+    gamma1[judged] += rng.normal(size=judged.sum()) * 10
+    again = estimate_cate(dataclasses.replace(prepared, y=y), dataclasses.replace(nuisances, gamma1=gamma1),
+                          estimator="auto", seed=0)
+    np.testing.assert_allclose(again.cate, result.cate)
+    assert result.judged_apart == (dict((s.name, s.stack_weight) for s in result.scores)["t"] == 0)
+
+
+def test_the_selection_sample_shrinks_with_many_covariates_but_not_below_its_floor():
+    assert cate_module.selection_rows(50_000, 20) == 50_000
+    assert cate_module.selection_rows(100_000, 20) == cate_module.SELECTION_ROWS
+    assert cate_module.selection_rows(100_000, 50) == cate_module.SELECTION_CELLS // 50
+    assert cate_module.selection_rows(100_000, 200) == cate_module.SELECTION_ROWS_MIN
+
+
+def test_the_forest_tries_a_third_of_the_covariates_up_to_grfs_default():
+    assert [cate_module.forest_features(p) for p in (2, 20, 60, 90, 200)] == [1, 6, 20, 30, 35]

@@ -24,7 +24,7 @@ from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
 from targeting.estimate.nuisance import Nuisances, bounded_propensity, fit_seconds
-from targeting.estimate.selection import (Score, choice_groups, compare, cross_fitted_choice, lowest_loss_column,
+from targeting.estimate.selection import (Score, choice_groups, compare, cross_fitted_choice,
                                          shrunk_stack_weights)
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import EstimatorScore
@@ -34,12 +34,16 @@ FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
 FOREST_MIN_LEAF = 20
 FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_forest_out_of_fold`)
-# Up to this many people every candidate is fitted out of fold on everyone; beyond, on a random
-# SELECTION_ROWS of them, and the one with the lowest loss is refitted on everyone.
-# 40,000 rows put the paired standard errors of the losses well below the gaps that matter on the
-# bundled simulations (bench/RESULTS.md) at a bounded cost.
+# Up to this many people every candidate is fitted out of fold on everyone. Beyond, the candidates
+# are fitted out of fold on a random sample of them (`selection_rows`) only, and everyone else is
+# predicted by the fold models, which never saw them: no refit, and the tests of heterogeneity on
+# those people are judged apart from every fit. 40,000 rows put the paired standard errors of the
+# losses well below the gaps that matter on the bundled simulations (bench/RESULTS.md); with many
+# covariates the sample shrinks to SELECTION_CELLS covariate values, not below SELECTION_ROWS_MIN.
 SELECTION_FIT_MAX = 50_000
 SELECTION_ROWS = 40_000
+SELECTION_ROWS_MIN = 10_000
+SELECTION_CELLS = 1_000_000
 
 ESTIMATOR_LABELS = {
     "causal_forest": "Causal forest (EconML GRF CausalForest on the cross-fitted residuals)",
@@ -61,7 +65,10 @@ class CateResult:
     ``findings`` are the caveats of the fit that was used (e.g. an underdetermined linear model),
     for the report. ``within_noise`` is True when the lowest held-out loss was not clearly below
     the runner-up's. ``honest_rows`` marks the people whose CATE was chosen without their own
-    scores: the tests of heterogeneity may use exactly them.
+    scores: the tests of heterogeneity may use exactly them. ``judged_apart`` is True when no CATE
+    model was fitted on any of those people (beyond `SELECTION_FIT_MAX`); otherwise their CATEs
+    were cross-fitted among themselves, and the tests widen their standard errors for it
+    (`targeting.evaluate.diagnostics.CROSS_FITTED_SE_FACTOR`).
     """
 
     estimator: str
@@ -73,6 +80,7 @@ class CateResult:
     findings: tuple[Finding, ...]
     within_noise: bool
     honest_rows: np.ndarray
+    judged_apart: bool
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,6 @@ class _Stage:
     binary: bool
     seed: int
 
-    def rows(self, index: np.ndarray) -> "_Stage":
-        return _Stage(self.x[index], self.y[index], self.t[index], self.gamma[index], self.y_residual[index],
-                      self.t_residual[index], self.t_learner[index], self.binary, self.seed)
 
 
 def _shared_stage(prepared: Prepared, nuisances: Nuisances, seed: int) -> _Stage:
@@ -133,29 +138,43 @@ def candidates_for(prepared: Prepared) -> tuple[str, ...]:
     return ("causal_forest", "dr", "t", "s", "x")
 
 
-def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
+def forest_features(p: int) -> int:
+    """Covariates the causal forest tries per split: a third of them (`FOREST_FEATURES`), but no
+    more than grf's default ``ceil(sqrt(p) + 20)``, which binds from about 90 covariates on.
+
+    A third made the forest three times faster than trying all of them, at equal accuracy on the
+    bundled simulations (bench/RESULTS.md); with 200 covariates grf's cap halves the forest's cost,
+    which was most of the CATE stage's (bench/RESULTS.md, speed).
+    """
+    return max(1, min(int(p * FOREST_FEATURES), int(np.ceil(np.sqrt(p) + 20))))
+
+
+def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray, intervals: bool):
     """GRF causal forest on the residuals: the final stage of CausalForestDML without its refits.
 
     Each tree draws at most ``FOREST_SUBSAMPLE`` people: honest forests only need the subsample to
-    grow slower than n, and this keeps the cost of a fit flat beyond ~45,000 training rows. Trying a
-    third of the covariates per split made the forest three times faster than trying all of them,
-    at equal accuracy on the bundled simulations (bench/RESULTS.md).
+    grow slower than n, and this keeps the cost of a fit flat beyond ~45,000 training rows.
     """
     from econml.grf import CausalForest
 
     n_train = int(train.sum())
-    forest = CausalForest(n_estimators=FOREST_TREES, max_features=FOREST_FEATURES, min_samples_leaf=FOREST_MIN_LEAF,
-                          max_samples=min(0.45, FOREST_SUBSAMPLE / n_train), random_state=stage.seed, n_jobs=-1)
+    forest = CausalForest(n_estimators=FOREST_TREES, max_features=forest_features(stage.x.shape[1]),
+                          min_samples_leaf=FOREST_MIN_LEAF, max_samples=min(0.45, FOREST_SUBSAMPLE / n_train),
+                          random_state=stage.seed, n_jobs=-1)
     forest.fit(stage.x[train], stage.t_residual[train], stage.y_residual[train])
+    if not intervals:  # a quarter of the cost of predicting with them
+        return np.ravel(forest.predict(stage.x[test])), None, None
     point, low, high = forest.predict(stage.x[test], interval=True, alpha=0.05)
     return np.ravel(point), np.ravel(low), np.ravel(high)
 
 
-def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
+def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray, intervals: bool):
     """Shared DR scores regressed linearly on the covariates, with heteroskedasticity-robust intervals."""
     from econml.sklearn_extensions.linear_model import StatsModelsLinearRegression
 
     model = StatsModelsLinearRegression(fit_intercept=True, cov_type="HC1").fit(stage.x[train], stage.gamma[train])
+    if not intervals:
+        return np.ravel(model.predict(stage.x[test])), None, None
     low, high = model.predict_interval(stage.x[test], alpha=0.05)
     return np.ravel(model.predict(stage.x[test])), np.ravel(low), np.ravel(high)
 
@@ -204,22 +223,33 @@ def _fit_one_fold(fit, *args):
     return result, underdetermined
 
 
-def _fold_fit(name: str, stage: _Stage, folds: np.ndarray, fold: int):
-    """One candidate on one fold, as a task of `targeting.parallel.map_tasks` (module-level, pure)."""
+def _fold_fit(name: str, stage: _Stage, folds: np.ndarray, fold: int, trainable: np.ndarray | None,
+              intervals: bool):
+    """One candidate on one fold, as a task of `targeting.parallel.map_tasks` (module-level, pure):
+    fitted on the ``trainable`` people (everyone when None) outside ``fold``, predicting everyone in it."""
     test, train = folds == fold, folds != fold
+    if trainable is not None:
+        train &= trainable
     fit_fold = _FITS_WITH_INTERVALS.get(name)
     if fit_fold is None:
         return _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
-    return _fit_one_fold(fit_fold, stage, train, test)
+    return _fit_one_fold(fit_fold, stage, train, test, intervals)
 
 
-def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int | Workers) -> dict[str, _Fit]:
-    """Every candidate's out-of-fold CATE (plus intervals where available); the candidates' folds
-    are independent tasks, run on the pipeline's workers and gathered in task order, so the result
-    does not depend on how many workers ran them."""
+def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int | Workers,
+                         trainable: np.ndarray | None = None) -> dict[str, _Fit]:
+    """Every candidate's out-of-fold CATE (plus intervals where available, when every one is trainable).
+
+    Each fold's model is fitted on the ``trainable`` people of the other folds (everyone when None)
+    and predicts everyone in its fold, so no one is predicted by a model that saw them. The
+    candidates' folds are independent tasks, run on the pipeline's workers and gathered in task
+    order, so the result does not depend on how many workers ran them.
+    """
     fold_ids = np.unique(folds)
-    tasks = [(name, stage, folds, fold) for name in names if name != "t" for fold in fold_ids]
-    rows_per_fit = len(stage.y) * (len(fold_ids) - 1) // len(fold_ids)
+    intervals = trainable is None
+    tasks = [(name, stage, folds, fold, trainable, intervals) for name in names if name != "t" for fold in fold_ids]
+    fitted = len(stage.y) if trainable is None else int(trainable.sum())
+    rows_per_fit = fitted * (len(fold_ids) - 1) // len(fold_ids)
     # a candidate fits about three boosting-sized models per fold (its own arms and a final stage)
     serial = len(tasks) * 3 * fit_seconds(rows_per_fit, stage.x.shape[1])
     results = iter(map_tasks(_fold_fit, tasks, workers=workers, serial_seconds=serial))
@@ -228,7 +258,7 @@ def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int |
         if name == "t":  # already out-of-fold: the shared outcome models
             fits[name] = _Fit(stage.t_learner.copy(), None, None, 0)
             continue
-        with_intervals = name in _FITS_WITH_INTERVALS
+        with_intervals = intervals and name in _FITS_WITH_INTERVALS
         cate = np.empty(len(stage.y))
         low = np.empty(len(stage.y)) if with_intervals else None
         high = np.empty(len(stage.y)) if with_intervals else None
@@ -244,11 +274,13 @@ def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int |
     return fits
 
 
-def _fit_findings(name: str, fit: _Fit, stage: _Stage, folds: np.ndarray) -> tuple[Finding, ...]:
+def _fit_findings(name: str, fit: _Fit, stage: _Stage, folds: np.ndarray,
+                  trainable: np.ndarray | None = None) -> tuple[Finding, ...]:
     if not fit.underdetermined_folds:
         return ()
     k = len(np.unique(folds))
-    smallest = int(min(np.sum(folds != fold) for fold in np.unique(folds)))
+    fitted = folds if trainable is None else folds[trainable]
+    smallest = int(min(np.sum(fitted != fold) for fold in np.unique(folds)))
     coefficients = stage.x.shape[1] + 1
     return (finding(
         Code.UNDERDETERMINED_DR, Severity.WARNING,
@@ -268,6 +300,14 @@ def _constant_out_of_fold(gamma: np.ndarray, folds: np.ndarray) -> np.ndarray:
     return out
 
 
+def selection_rows(n: int, covariates: int) -> int:
+    """How many people ``auto`` fits its candidates on: everyone up to `SELECTION_FIT_MAX`, beyond it
+    `SELECTION_ROWS`, fewer with many covariates (`SELECTION_CELLS`), never fewer than `SELECTION_ROWS_MIN`."""
+    if n <= SELECTION_FIT_MAX:
+        return n
+    return int(min(SELECTION_ROWS, max(SELECTION_ROWS_MIN, SELECTION_CELLS // max(covariates, 1))))
+
+
 def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, seed: int,
                   workers: int | Workers = 1) -> CateResult:
     """Fit the chosen estimator out of fold, or with ``auto`` every candidate and their stack.
@@ -278,8 +318,9 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     `targeting.estimate.selection.shrunk_stack_weights`, each group's weights learned on the other
     groups (`cross_fitted_choice`), so the verdicts computed later on everyone (calibration, GATES,
     RATE) are not flattered by the weighting. Beyond ``SELECTION_FIT_MAX`` people the candidates are
-    fitted and scored on a random ``SELECTION_ROWS`` of them and the lowest loss is refitted on
-    everyone; the verdicts then use only the others (``honest_rows``).
+    fitted and scored on a random sample of them (`selection_rows`); everyone else gets the stack, with
+    the weights learned on the sample, of the fold models' predictions, and the verdicts use only them
+    (``honest_rows``).
 
     Parameters
     ----------
@@ -295,36 +336,39 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     if estimator != "auto":
         return _single_estimator(estimator, stage, folds, prepared.true_effect, workers)
     names = candidates_for(prepared)
-    fit_rows = np.arange(prepared.n)
-    if prepared.n > SELECTION_FIT_MAX:
-        fit_rows = np.sort(np.random.default_rng(seed).choice(prepared.n, SELECTION_ROWS, replace=False))
-    everyone = len(fit_rows) == prepared.n
-    sub, sub_folds = (stage, folds) if everyone else (stage.rows(fit_rows), folds[fit_rows])
-    fits = _fit_all_out_of_fold(names, sub, sub_folds, workers)
-    predictions = np.column_stack([fits[name].cate for name in names])
-    weights = shrunk_stack_weights(predictions, sub.gamma)  # on every scoring row: shown, and used beyond the cap
-    honest = np.ones(prepared.n, dtype=bool)
-    stacked = predictions @ weights
+    m = selection_rows(prepared.n, prepared.x_dense.shape[1])
+    everyone = m == prepared.n
+    fit_rows = np.arange(prepared.n) if everyone else np.sort(
+        np.random.default_rng(seed).choice(prepared.n, m, replace=False))
+    trainable = None
     if not everyone:
-        # Beyond the cap the losses on SELECTION_ROWS people separate the candidates (at 20,000 the
-        # lowest loss was as accurate as the stack, bench/RESULTS.md), and refitting the stack on
-        # everyone would cost one refit per candidate: the lowest loss is refitted alone.
-        chosen = names[lowest_loss_column(predictions, sub.gamma)]
-        final = _fit_all_out_of_fold((chosen,), stage, folds, workers)[chosen]
+        trainable = np.zeros(prepared.n, dtype=bool)
+        trainable[fit_rows] = True
+    fits = _fit_all_out_of_fold(names, stage, folds, workers, trainable)
+    predictions = np.column_stack([fits[name].cate for name in names])
+    scored, gamma = predictions[fit_rows], stage.gamma[fit_rows]
+    weights = shrunk_stack_weights(scored, gamma)  # on every scoring row: shown, and used beyond the cap
+    stacked, _ = cross_fitted_choice(shrunk_stack_weights, scored, gamma, choice_groups(m, seed))
+    honest = np.ones(prepared.n, dtype=bool)
+    weight_of = dict(zip(names, weights.tolist()))
+    # The T-learner's CATE is the shared nuisance models' difference, fitted out of fold on
+    # everyone: with weight on it, the judged people's CATEs were partly fitted among themselves.
+    judged_apart = not everyone and weight_of.get("t", 0.0) == 0.0
+    if not everyone:
+        delivered = predictions @ weights
+        delivered[fit_rows] = stacked
         honest[fit_rows] = False
     else:
-        chosen = "stack"
-        stacked, _ = cross_fitted_choice(shrunk_stack_weights, predictions, sub.gamma, choice_groups(prepared.n, seed))
-    predicted = {**{name: fits[name].cate for name in names}, "stack": stacked}
-    weight_of = dict(zip(names, weights.tolist()))
+        delivered = stacked
+    predicted = {**{name: fits[name].cate[fit_rows] for name in names}, "stack": stacked}
     truth = prepared.true_effect[fit_rows] if prepared.true_effect is not None else None
-    table, within_noise = _score_table(predicted, sub.gamma, _constant_out_of_fold(sub.gamma, sub_folds), truth,
-                                       weight_of, delivered=chosen)
-    if chosen != "stack":
-        return CateResult(chosen, ESTIMATOR_LABELS[chosen], final.cate, final.low, final.high, table,
-                          _fit_findings(chosen, final, stage, folds), within_noise, honest)
-    findings = tuple(f for name in names if weight_of[name] > 0 for f in _fit_findings(name, fits[name], sub, sub_folds))
-    return CateResult("stack", _stack_label(weight_of), stacked, None, None, table, findings, within_noise, honest)
+    folds_scored = folds[fit_rows]
+    table, within_noise = _score_table(predicted, gamma, _constant_out_of_fold(gamma, folds_scored), truth,
+                                       weight_of, delivered="stack")
+    findings = tuple(f for name in names if weight_of[name] > 0
+                     for f in _fit_findings(name, fits[name], stage, folds, trainable))
+    return CateResult("stack", _stack_label(weight_of), delivered, None, None, table, findings, within_noise, honest,
+                      judged_apart)
 
 
 def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None,
@@ -333,7 +377,7 @@ def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.nda
     table, _ = _score_table({name: fit.cate}, stage.gamma, _constant_out_of_fold(stage.gamma, folds), truth, {},
                             delivered=name)
     return CateResult(name, ESTIMATOR_LABELS[name], fit.cate, fit.low, fit.high, table,
-                      _fit_findings(name, fit, stage, folds), False, np.ones(len(stage.y), dtype=bool))
+                      _fit_findings(name, fit, stage, folds), False, np.ones(len(stage.y), dtype=bool), False)
 
 
 def _score_table(predicted: dict[str, np.ndarray], gamma: np.ndarray, constant: np.ndarray,

@@ -17,6 +17,16 @@ from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagno
 # rule of thumb in the balance-table literature).
 SMD_IMBALANCE = 0.1
 
+# Standard errors of the heterogeneity tests when the judged people's CATEs were fitted out of fold
+# among themselves. Then person i's CATE was fitted on j's outcome and j's on i's, and a test
+# statistic T = sum_i c_i e_i (c_i: i's centred CATE or group weight, e_i: the noise in i's score) is
+# a U-statistic: to first order c_i = c_i0 + sum_j h_ij e_j, and
+# Var T = sum_i c_i0^2 s^2 + (sum_ij h_ij^2 + sum_ij h_ij h_ji) s^4. The robust (independent-terms)
+# variance estimates all but the last sum, which by Cauchy-Schwarz is at most the one before it, so
+# twice the robust variance bounds Var T. Under the null the z-values' SD was 1.22-1.4 (bench/RESULTS.md,
+# null size), below the bound of sqrt(2); bench/null_size.py checks that the tests keep their size.
+CROSS_FITTED_SE_FACTOR = float(np.sqrt(2.0))
+
 
 def _quantiles(values: np.ndarray, qs) -> list[Quantile]:
     return [Quantile(float(q), float(np.quantile(values, q))) for q in qs]
@@ -65,8 +75,9 @@ def overlap_summary(nuis: Nuisances, t: np.ndarray) -> Overlap:
     )
 
 
-def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> Calibration:
-    """Best linear predictor test: regress DR scores on the centred CATE (robust standard errors).
+def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, se_factor: float = 1.0) -> Calibration:
+    """Best linear predictor test: regress DR scores on the centred CATE (robust standard errors,
+    multiplied by ``se_factor``: `CROSS_FITTED_SE_FACTOR` for CATEs cross-fitted among these people).
 
     A slope clearly above zero means the CATE ranks real differences ("heterogeneity detected");
     a slope near 1 means its scale is also right.
@@ -81,7 +92,7 @@ def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> Calibrat
     bread = np.linalg.inv(design.T @ design)
     meat = design.T @ (design * resid[:, None] ** 2)
     cov = bread @ meat @ bread * len(resid) / (len(resid) - 2)
-    se = float(np.sqrt(cov[1, 1]))
+    se = se_factor * float(np.sqrt(cov[1, 1]))
     slope = float(coef[1])
     p = float(stats.norm.sf(slope / se)) if se > 0 else float("nan")
     detected = bool(p < ALPHA)
@@ -92,13 +103,16 @@ def calibration(gamma_benefit: np.ndarray, cate_benefit: np.ndarray) -> Calibrat
                        verdict.format(slope, slope - Z95 * se, slope + Z95 * se))
 
 
-def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5) -> list[Gate]:
-    """Group average effects by quintile of predicted benefit (lowest to highest), held out."""
+def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5, *, se_factor: float = 1.0) -> list[Gate]:
+    """Group average effects by quintile of predicted benefit (lowest to highest), held out; each
+    quintile's standard error multiplied by ``se_factor`` (see `calibration`)."""
     order = np.argsort(sign * cate, kind="stable")
     out = []
     for k, idx in enumerate(np.array_split(order, groups)):
         iv = mean_interval(gamma[idx])
-        out.append(Gate(f"Q{k + 1}", int(len(idx)), float(cate[idx].mean()), iv.estimate, iv.ci_low, iv.ci_high))
+        half = se_factor * (iv.ci_high - iv.ci_low) / 2
+        out.append(Gate(f"Q{k + 1}", int(len(idx)), float(cate[idx].mean()), iv.estimate, iv.estimate - half,
+                        iv.estimate + half))
     return out
 
 
@@ -121,8 +135,10 @@ def _toc_integrals(gamma_sorted: np.ndarray, counts: np.ndarray, harmonic: np.nd
     return float(sum_c_over_j / n - mean), float((sum_c / n - mean * (n + 1) / 2) / n)
 
 
-def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200) -> Rate:
-    """Rank-weighted average treatment effect (AUTOC and Qini) with a bootstrap 95% interval.
+def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200,
+         se_factor: float = 1.0) -> Rate:
+    """Rank-weighted average treatment effect (AUTOC and Qini) with a bootstrap 95% interval (its
+    standard error multiplied by ``se_factor``, see `calibration`).
 
     People are ranked once by estimated benefit. The bootstrap is the Poisson bootstrap: each
     resample keeps that ranking and repeats every person Poisson(1) times, which matches the
@@ -137,7 +153,7 @@ def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_bo
     rng = np.random.default_rng(seed)
     boots = np.array([_toc_integrals(gamma_sorted, rng.poisson(1.0, n).astype(float), harmonic)
                       for _ in range(n_boot)])
-    se = boots.std(axis=0, ddof=1)
+    se = se_factor * boots.std(axis=0, ddof=1)
     return Rate(autoc, float(autoc - Z95 * se[0]), float(autoc + Z95 * se[0]),
                 qini, float(qini - Z95 * se[1]), float(qini + Z95 * se[1]), n_boot)
 
@@ -206,19 +222,22 @@ def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_thre
     overlap, balance, the distribution of individual effects, and accuracy when truth is known.
 
     The tests of heterogeneity (calibration, GATES, RATE) use only the ``judged_on`` people, whose
-    scores did not choose the CATE model, so choosing the model cannot make them look significant.
+    scores did not choose the CATE model, so choosing the model cannot make them look significant;
+    their standard errors are widened by `CROSS_FITTED_SE_FACTOR` unless the judged people's CATE
+    models never saw any of them (``cate.judged_apart``).
     """
     rows = judged_on
+    se_factor = 1.0 if cate.judged_apart else CROSS_FITTED_SE_FACTOR
     benefit, cate_benefit = (prepared.sign * nuis.gamma)[rows], (prepared.sign * cate.cate)[rows]
     truth = truth_accuracy(cate, prepared.true_effect) if prepared.true_effect is not None else None
     return Diagnostics(
         estimator=cate.estimator, estimator_label=cate.label,
         estimator_scores=list(cate.scores), selection_within_noise=cate.within_noise, ate=ate(nuis.gamma),
-        calibration=calibration(benefit, cate_benefit),
-        gates=gates(nuis.gamma[rows], cate.cate[rows], prepared.sign),
-        rate=rate(benefit, cate_benefit, seed=seed), overlap=overlap_summary(nuis, prepared.t),
+        calibration=calibration(benefit, cate_benefit, se_factor=se_factor),
+        gates=gates(nuis.gamma[rows], cate.cate[rows], prepared.sign, se_factor=se_factor),
+        rate=rate(benefit, cate_benefit, seed=seed, se_factor=se_factor), overlap=overlap_summary(nuis, prepared.t),
         balance=balance_table(prepared), cate_summary=cate_summary(cate.cate, prepared.sign, harm_threshold),
-        individual_intervals=cate.cate_low is not None, truth=truth,
+        individual_intervals=cate.cate_low is not None, heterogeneity_se_factor=se_factor, truth=truth,
         projection=best_linear_projection(prepared, nuis.gamma),
         effect_by_covariate=effect_by_covariate(prepared, nuis.gamma, cate.cate),
     )

@@ -194,6 +194,7 @@ class Diagnostics:
     balance: list[BalanceRow]
     cate_summary: CateSummary
     individual_intervals: bool
+    heterogeneity_se_factor: float
     truth: TruthAccuracy | None
     projection: list[ProjectionTerm]
     effect_by_covariate: list[CovariateEffect]

@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from targeting.evaluate.stats import ALPHA, Z95, holm, two_sided_p
 from targeting.model.report import Gate
-from targeting.sim.simulate import null_effect
+from targeting.sim.simulate import bleeding_trial, null_effect
 from targeting.sim.studies import HONEST_SIMULATIONS, TRIAL_SETTINGS, run_frame
 
 NULL_SUBGROUPS = ["age > 65"]  # one pre-specified group, as the harm-null study uses
@@ -92,6 +93,34 @@ def null_trial(n: int, seed: int, *, estimator: str = "auto", folds: int = 5) ->
                      two_sided_p(rate.autoc, (rate.autoc_high - rate.autoc_low) / (2 * Z95)),
                      any(group.flag == "harmed" for group in report.subgroups), claims_heterogeneity(report),
                      time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class PowerTrial:
+    """The calibration test on a bleeding-type trial whose effects do differ (`bleeding_trial`).
+
+    ``se_factor`` is the widening the report applied; ``naive_p`` is the p-value the robust
+    standard error alone would have given, for the power the widening costs.
+    """
+
+    seed: int
+    n: int
+    calibration_p: float
+    se_factor: float
+    brief_claims_heterogeneity: bool
+
+    @property
+    def naive_p(self) -> float:
+        return float(stats.norm.sf(stats.norm.isf(self.calibration_p) * self.se_factor))
+
+
+def power_trial(n: int, seed: int, *, estimator: str = "auto", folds: int = 5) -> PowerTrial:
+    """Run the pipeline on ``bleeding_trial(n, seed=seed)`` and record its calibration test."""
+    report = run_frame(bleeding_trial(n, seed=seed), **TRIAL_SETTINGS, estimator=estimator, folds=folds, seed=seed,
+                       subgroup=NULL_SUBGROUPS).report
+    p = report.diagnostics.calibration.p_value
+    return PowerTrial(seed, n, 1.0 if p is None else float(p), report.diagnostics.heterogeneity_se_factor,
+                      claims_heterogeneity(report))
 
 
 @dataclass(frozen=True)

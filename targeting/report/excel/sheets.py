@@ -350,6 +350,11 @@ def _diagnostics_sheet(report: dict) -> SheetSpec:
         Col("bootstrap", "int"),
     ], [{"measure": label, "estimate": rate[key], "ci_low": rate[f"{key}_low"], "ci_high": rate[f"{key}_high"],
          "bootstrap": rate["bootstrap"]} for label, key in (("AUTOC", "autoc"), ("Qini", "qini"))]))
+    s.blocks.append(_kv_table("Cross-fitting", [
+        _kv("Standard errors of calibration, GATES and RATE multiplied by (1.414 when the effect models were "
+            "fitted out of fold among the people judged, which makes the naive errors too small; 1 when they were "
+            "judged on people no effect model saw)", d["heterogeneity_se_factor"], "general"),
+    ]))
 
     ov = d["overlap"]
     low, high = ov["bounds"]
