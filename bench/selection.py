@@ -129,6 +129,31 @@ def rules_table(groups: dict[str, list[Replication]]) -> None:
         print(f"| {rule} | {np.mean(values):+.3f} | {max(values):+.3f} | {len(behind)}: {', '.join(behind) or '-'} |")
 
 
+def rules_rmse_table(groups: dict[str, list[Replication]]) -> None:
+    """Every selection rule's mean RMSE against the truth per data set, and its mean ratio to the
+    lowest single candidate's (the candidate with the lowest mean RMSE on that data set)."""
+    rules = ["auto", *next(iter(groups.values()))[0].rules]
+    print("\n### Selection rules on the same fits: mean RMSE against the true effect (lower is better)\n")
+    print("| data set | " + " | ".join(rules) + " | best single on average |")
+    print("|---|" + "---:|" * (len(rules) + 1))
+    ratios: dict[str, list[float]] = {rule: [] for rule in rules}
+    for name, reps in groups.items():
+        best = min(reps[0].candidates, key=lambda c: np.mean([r.candidates[c].rmse for r in reps]))
+        best_mean = np.mean([r.candidates[best].rmse for r in reps])
+        cells = []
+        for rule in rules:
+            mean = np.mean([(r.auto if rule == "auto" else r.rules[rule]).rmse for r in reps])
+            ratios[rule].append(mean / best_mean)
+            cells.append(f"{mean:.3f}")
+        print(f"| {name} | " + " | ".join(cells) + f" | {best_mean:.3f} ({best}) |")
+    print("\n| rule | mean RMSE / best single's | worst | data sets above 1.25 |")
+    print("|---|---:|---:|---|")
+    names = list(groups)
+    for rule, values in ratios.items():
+        above = [n for n, v in zip(names, values) if v > 1.25]
+        print(f"| {rule} | {np.mean(values):.3f} | {max(values):.3f} | {len(above)}: {', '.join(above) or '-'} |")
+
+
 def stability_table(reps: list[Replication]) -> None:
     """Per seed: auto's pick and its true MSE against the best single candidate's; then every rule's
     count of bad picks and mean correlation."""
@@ -230,6 +255,7 @@ def report(replications: list[Replication]) -> None:
     regrets = accuracy_table(groups, "correlation")
     accuracy_table(groups, "rmse")
     rules_table(groups)
+    rules_rmse_table(groups)
     if STABILITY_SET in groups:
         stability_table(groups[STABILITY_SET])
     summary(regrets)

@@ -12,8 +12,8 @@ from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
-from targeting.estimate.selection import (choice_groups, cross_fitted_choice, not_clearly_worse, shrunk_stack_weights,
-                                          stack_weights)
+from targeting.estimate.selection import (choice_groups, cross_fitted_choice, not_clearly_worse, recalibration,
+                                          shrunk_stack_weights, stack_weights)
 from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.sim.simulate import bleeding_trial, cate_lesson
 
@@ -226,3 +226,14 @@ def test_the_selection_sample_shrinks_with_many_covariates_but_not_below_its_flo
 
 def test_the_forest_tries_a_third_of_the_covariates_up_to_grfs_default():
     assert [cate_module.forest_features(p) for p in (2, 20, 60, 90, 200)] == [1, 6, 20, 30, 35]
+
+
+def test_recalibration_is_the_least_squares_slope_clipped_to_shrinking():
+    rng = np.random.default_rng(2)
+    cate = rng.normal(size=500)
+    exact = recalibration(cate, 1.0 + 0.4 * (cate - cate.mean()))
+    assert exact.slope == pytest.approx(0.4) and exact.mean == pytest.approx(cate.mean())  # around its own mean
+    np.testing.assert_array_equal(np.argsort(exact.apply(cate)), np.argsort(cate))  # rankings kept
+    assert recalibration(cate, 5 * cate).slope == 1.0  # never widens
+    flat = recalibration(cate, 3.0 - cate)
+    assert flat.slope == 0.0 and np.allclose(flat.apply(cate), cate.mean())  # no support: everyone gets the mean

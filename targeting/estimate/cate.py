@@ -360,15 +360,15 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         honest[fit_rows] = False
     else:
         delivered = stacked
-    predicted = {**{name: fits[name].cate[fit_rows] for name in names}, "stack": stacked}
+    label = _stack_label(weight_of)
+    predicted = {**{name: fits[name].cate[fit_rows] for name in names}, "stack": delivered[fit_rows]}
     truth = prepared.true_effect[fit_rows] if prepared.true_effect is not None else None
     folds_scored = folds[fit_rows]
     table, within_noise = _score_table(predicted, gamma, _constant_out_of_fold(gamma, folds_scored), truth,
-                                       weight_of, delivered="stack")
+                                       weight_of, delivered="stack", stack_label=label)
     findings = tuple(f for name in names if weight_of[name] > 0
                      for f in _fit_findings(name, fits[name], stage, folds, trainable))
-    return CateResult("stack", _stack_label(weight_of), delivered, None, None, table, findings, within_noise, honest,
-                      judged_apart)
+    return CateResult("stack", label, delivered, None, None, table, findings, within_noise, honest, judged_apart)
 
 
 def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None,
@@ -381,26 +381,26 @@ def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.nda
 
 
 def _score_table(predicted: dict[str, np.ndarray], gamma: np.ndarray, constant: np.ndarray,
-                 truth: np.ndarray | None, weights: dict[str, float],
-                 delivered: str) -> tuple[tuple[EstimatorScore, ...], bool]:
+                 truth: np.ndarray | None, weights: dict[str, float], delivered: str,
+                 stack_label: str = "") -> tuple[tuple[EstimatorScore, ...], bool]:
     """The report's score rows, compared with the ``delivered`` CATE, and whether the lowest loss is
     within noise of the runner-up's."""
     losses = {name: (gamma - values) ** 2 for name, values in predicted.items()}
     constant_loss = (gamma - constant) ** 2
     scores, within_noise = compare(losses, constant=constant_loss, delivered=delivered)
-    table = tuple(_score_row(score, delivered, predicted[score.name], weights, truth) for score in scores)
+    table = tuple(_score_row(score, delivered, predicted[score.name], weights, truth, stack_label) for score in scores)
     table += (EstimatorScore("constant", ESTIMATOR_LABELS["constant"], float(constant_loss.mean()), 0.0, 0.0, None,
                              False, len(gamma), None, None, None),)
     return table, within_noise
 
 
 def _score_row(score: Score, delivered: str, predicted: np.ndarray, weights: dict[str, float],
-               truth: np.ndarray | None) -> EstimatorScore:
+               truth: np.ndarray | None, stack_label: str) -> EstimatorScore:
     """The report's row for one candidate (correlation with the truth only in simulations)."""
     correlation = None
     if truth is not None and np.std(predicted) > 0 and np.std(truth) > 0:
         correlation = float(np.corrcoef(predicted, truth)[0, 1])
-    label = _stack_label(weights) if score.name == "stack" else ESTIMATOR_LABELS[score.name]
+    label = stack_label if score.name == "stack" else ESTIMATOR_LABELS[score.name]
     return EstimatorScore(score.name, label, score.loss, score.loss_vs_constant, score.loss_vs_constant_se,
                           correlation, score.name == delivered, len(predicted), score.loss_vs_delivered,
                           score.loss_vs_delivered_se, weights.get(score.name))

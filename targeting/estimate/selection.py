@@ -105,6 +105,36 @@ def shrunk_stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndar
     return 0.5 * stack_weights(predictions, target) + 0.5 * keep / keep.sum()
 
 
+@dataclass(frozen=True)
+class Recalibration:
+    """``mean + slope * (cate - centre)``: the best linear predictor of the DR scores given a CATE,
+    its slope clipped to [0, 1] (`recalibration`)."""
+
+    mean: float
+    centre: float
+    slope: float
+
+    def apply(self, cate: np.ndarray) -> np.ndarray:
+        return self.mean + self.slope * (cate - self.centre)
+
+
+def recalibration(cate: np.ndarray, target: np.ndarray) -> Recalibration:
+    """A CATE's spread shrunk to what the scores support, around its own mean: regress the DR
+    scores on the centred CATE (the calibration test's regression) and keep the slope between 0 and 1.
+
+    A rule the selection study tries on ``auto``'s stack (bench/selection.py), not applied by
+    ``auto``: a convex combination of candidates cannot shrink towards "no differences", so where
+    effects barely vary the stack keeps the candidates' noise (on a data set with a constant true
+    effect its RMSE was 3 times the forest's, bench/RESULTS.md). The least-squares slope is the
+    linear recalibration with the smallest mean squared error; clipped to [0, 1] it only shrinks,
+    and for a positive slope it leaves every ranking unchanged.
+    """
+    centre = float(cate.mean())
+    spread = float(np.var(cate))
+    slope = float(np.cov(cate, target, bias=True)[0, 1] / spread) if spread > 0 else 0.0
+    return Recalibration(centre, centre, float(np.clip(slope, 0.0, 1.0)))
+
+
 def choice_groups(n: int, seed: int) -> np.ndarray:
     """A random split of ``n`` people into `CHOICE_GROUPS` groups of (nearly) equal size."""
     return np.random.default_rng(seed).permutation(np.arange(n) % CHOICE_GROUPS)

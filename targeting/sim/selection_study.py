@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -25,7 +25,7 @@ from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
 from targeting.estimate.nuisance import fit_nuisances, make_folds
-from targeting.estimate.selection import choice_groups, cross_fitted_choice, shrunk_stack_weights
+from targeting.estimate.selection import choice_groups, cross_fitted_choice, recalibration, shrunk_stack_weights
 from targeting.sim.nie_wager import nie_wager
 from targeting.sim.selection_rules import RULES
 from targeting.sim.simulate import EXAMPLES, bleeding_trial, cate_lesson, financial_literacy
@@ -159,12 +159,13 @@ def _each_candidate_fitted_once():
     """
     original, kept = cate_module._fit_all_out_of_fold, {}
 
-    def fit_once(names, stage, folds, workers):
-        missing = [name for name in names if (name, len(stage.y)) not in kept]
+    def fit_once(names, stage, folds, workers, trainable=None):
+        rows = len(stage.y) if trainable is None else int(trainable.sum())
+        missing = [name for name in names if (name, rows) not in kept]
         if missing:
-            for name, fit in original(missing, stage, folds, workers).items():
-                kept[(name, len(stage.y))] = fit
-        return {name: kept[(name, len(stage.y))] for name in names}
+            for name, fit in original(missing, stage, folds, workers, trainable).items():
+                kept[(name, rows)] = fit
+        return {name: kept[(name, rows)] for name in names}
 
     cate_module._fit_all_out_of_fold = fit_once
     try:
@@ -204,6 +205,10 @@ def apply_rules(predictions: np.ndarray, gamma: np.ndarray, folds: np.ndarray, s
             cross_fitted_choice(_dropping_constant(rule), with_constant, gamma, groups)[0]
     out["auto's rule, the 5 CATE folds as groups"] = cross_fitted_choice(shrunk_stack_weights, predictions, gamma,
                                                                          folds)[0]
+    stacked = out["auto: shrunk stack"]
+    calibrated = recalibration(stacked, gamma)
+    out["auto's stack recalibrated"] = calibrated.apply(stacked)
+    out["auto's stack recalibrated, centred on the mean score"] = replace(calibrated, mean=float(gamma.mean())).apply(stacked)
     return out
 
 
