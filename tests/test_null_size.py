@@ -8,7 +8,7 @@ from targeting.model.report import Gate
 from targeting.sim.null_study import NullTrial, coverage_trial, gates_top_minus_bottom, null_trial
 from targeting.sim.studies import HONEST_SIMULATIONS, run_frame
 
-NULL_TRIALS = 30
+NULL_TRIALS = 60
 NOMINAL = 0.05
 # A verdict fails the test when this unlikely under its nominal 5% rate (one-sided binomial).
 FAIL_BELOW = 0.01
@@ -60,21 +60,16 @@ def null_trials():
 def largest_allowed(trials: int) -> int:
     """Most trials a 5% verdict may fire in: more happen with probability below FAIL_BELOW.
 
-    For 30 trials this is 5 (P(6 or more) = 0.3%), against 1.5 expected.
+    For 60 trials this is 7 (P(8 or more) = 1.0%), against 3 expected; a test firing 16.7% of the
+    time (RATE before its standard errors were widened for cross-fitting) exceeds it with
+    probability 0.81.
     """
     return int(stats.binom.isf(FAIL_BELOW, trials, NOMINAL))
 
 
-# GATES and RATE (and so Holm across the three) are too liberal when judged on everyone (12-17% in
-# bench/RESULTS.md, "bench/null_size.py (issue 14)"): shown in support only, and open.
-_TOO_LIBERAL_ON_EVERYONE = pytest.mark.xfail(reason="supporting tests lose their size on everyone (RESULTS.md)",
-                                             strict=False)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("verdict", ["calibration_detected", "brief_claims_heterogeneity", "harm_flag",
-                                     *(pytest.param(v, marks=_TOO_LIBERAL_ON_EVERYONE)
-                                       for v in ("gates_significant", "rate_excludes_zero", "holm_any"))])
+                                     "gates_significant", "rate_excludes_zero", "holm_any"])
 def test_a_null_verdict_fires_at_about_its_nominal_rate(null_trials, verdict):
     fired = sum(getattr(trial, verdict) for trial in null_trials)
     assert fired <= largest_allowed(len(null_trials)), (verdict, fired, [t.estimator for t in null_trials])
@@ -83,4 +78,4 @@ def test_a_null_verdict_fires_at_about_its_nominal_rate(null_trials, verdict):
 def test_largest_allowed_matches_the_binomial_tail():
     k = largest_allowed(NULL_TRIALS)
     assert stats.binom.sf(k, NULL_TRIALS, NOMINAL) < FAIL_BELOW <= stats.binom.sf(k - 1, NULL_TRIALS, NOMINAL)
-    assert k == 5
+    assert k == 7
