@@ -249,3 +249,18 @@ def test_balance_marks_the_rows_the_report_calls_imbalanced(report):
     html = render_html(r)
     marked = re.findall(r'<td class="num warn">([^<]*)</td>', html)
     assert marked == ["+0.010"]
+
+
+def test_the_brief_says_when_the_candidates_were_scored_on_a_sample_and_who_judges(report):
+    everyone = render_html(report)
+    assert "were fitted and compared on a random" not in everyone
+    assert "those of these tests and of the table below are widened by 1.4" in everyone
+    sampled = copy.deepcopy(report)
+    n = sampled["data"]["n"]
+    for score in sampled["diagnostics"]["estimator_scores"]:
+        score["scored_on"] = n // 4
+    sampled["diagnostics"]["heterogeneity_se_factor"] = 1.0
+    html = render_html(sampled)
+    assert f"fitted and compared on a random {n // 4:,} of the {n:,} people" in html
+    assert f"use only those {n - n // 4:,} others" in html
+    assert "use only people whose outcomes no effect model saw" in html and "widened by" not in html
