@@ -12,8 +12,9 @@ from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
-from targeting.estimate.selection import (choice_groups, cross_fitted_choice, not_clearly_worse, recalibration,
-                                          shrunk_stack_weights, stack_weights)
+from targeting.estimate.selection import (RECALIBRATION_FLOOR, choice_groups, cross_fitted_choice,
+                                          not_clearly_worse, recalibration, shrunk_stack_weights, stack_weights)
+from targeting.evaluate.diagnostics import CROSS_FITTED_SE_FACTOR, calibration, diagnose
 from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.sim.simulate import bleeding_trial, cate_lesson
 
@@ -235,5 +236,30 @@ def test_recalibration_is_the_least_squares_slope_clipped_to_shrinking():
     assert exact.slope == pytest.approx(0.4) and exact.mean == pytest.approx(cate.mean())  # around its own mean
     np.testing.assert_array_equal(np.argsort(exact.apply(cate)), np.argsort(cate))  # rankings kept
     assert recalibration(cate, 5 * cate).slope == 1.0  # never widens
-    flat = recalibration(cate, 3.0 - cate)
-    assert flat.slope == 0.0 and np.allclose(flat.apply(cate), cate.mean())  # no support: everyone gets the mean
+    unsupported = recalibration(cate, 3.0 - cate)
+    assert unsupported.slope == RECALIBRATION_FLOOR  # shrunk to the floor, the order kept
+    np.testing.assert_array_equal(np.argsort(unsupported.apply(cate)), np.argsort(cate))
+
+
+def test_auto_delivers_its_stack_recalibrated_and_shrinks_it_where_effects_do_not_vary():
+    """The lesson's data with every effect removed: auto's CATE is exactly the cross-fitted stack of
+    the candidates recalibrated by the scores, which shrinks it (its slope is below 1 here), so its
+    error against the true (zero) effects is below the stack's; the calibration test judges the
+    stack before the shrinkage."""
+    frame = cate_lesson(1500, seed=3)
+    frame["y"] = frame["y"] - frame["true_effect"] * frame["treated"]
+    frame["true_effect"] = 0.0
+    prepared, nuisances = _stage(frame, LESSON)
+    result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
+    names = candidates_for(prepared)
+    predictions = np.column_stack([estimate_cate(prepared, nuisances, estimator=name, seed=0).cate for name in names])
+    stacked, _ = cross_fitted_choice(shrunk_stack_weights, predictions, nuisances.gamma,
+                                     choice_groups(prepared.n, 0))
+    calibrated = recalibration(stacked, nuisances.gamma)
+    np.testing.assert_allclose(result.cate, calibrated.apply(stacked))
+    assert result.shrinkage == calibrated.slope < 1 and "shrunk to" in result.label
+    assert np.sqrt(np.mean(result.cate ** 2)) < np.sqrt(np.mean(stacked ** 2))
+    diagnostics = diagnose(prepared, nuisances, result, harm_threshold=0.0, seed=0, judged_on=result.honest_rows)
+    raw = calibration(nuisances.gamma, stacked, se_factor=CROSS_FITTED_SE_FACTOR)
+    assert diagnostics.calibration.slope == pytest.approx(raw.slope)
+    assert diagnostics.calibration.p_value == pytest.approx(raw.p_value)

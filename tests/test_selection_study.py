@@ -71,7 +71,8 @@ def test_reusing_the_candidates_fits_changes_nothing():
     small = Benchmark("small", lambda seed: bleeding_trial(600, seed=seed), TRIAL_SETTINGS, "")
     reused, refitted = replicate(small, 2, folds=3), replicate(small, 2, folds=3, reuse_fits=False)
     assert reused.picked == refitted.picked == "stack"
-    assert reused.rules["auto: shrunk stack"] == reused.auto  # the study applies auto's own rule as auto does
+    # the study applies auto's own rule as auto does
+    assert reused.rules["auto: shrunk stack, recalibrated"] == reused.auto
     # Equal up to rounding: the forest's parallel fit may add its trees in another order.
     assert _numbers(reused) == pytest.approx(_numbers(refitted), rel=1e-9)
 

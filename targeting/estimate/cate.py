@@ -24,7 +24,7 @@ from targeting.data.prepare import Prepared
 from targeting.errors import ConfigError
 from targeting.estimate.learners import effect_scale_learner, logistic_learner, x_propensity_learner
 from targeting.estimate.nuisance import Nuisances, bounded_propensity, fit_seconds
-from targeting.estimate.selection import (Score, choice_groups, compare, cross_fitted_choice,
+from targeting.estimate.selection import (Score, choice_groups, compare, cross_fitted_choice, recalibration,
                                          shrunk_stack_weights)
 from targeting.model.findings import Code, Finding, Severity, finding
 from targeting.model.report import EstimatorScore
@@ -54,7 +54,7 @@ ESTIMATOR_LABELS = {
     "logistic_t": "T-learner, regularised logistic regression (EconML TLearner)",
     "constant": "No heterogeneity (everyone gets the average effect)",
     "stack": "Stacked ensemble of the candidates (non-negative weights summing to one, learned on other people's "
-             "held-out scores)",
+             "held-out scores; its differences shrunk by the slope of the scores on it, between 0.1 and 1)",
 }
 
 
@@ -68,7 +68,9 @@ class CateResult:
     scores: the tests of heterogeneity may use exactly them. ``judged_apart`` is True when no CATE
     model was fitted on any of those people (beyond `SELECTION_FIT_MAX`); otherwise their CATEs
     were cross-fitted among themselves, and the tests widen their standard errors for it
-    (`targeting.evaluate.diagnostics.CROSS_FITTED_SE_FACTOR`).
+    (`targeting.evaluate.diagnostics.CROSS_FITTED_SE_FACTOR`). ``shrinkage`` is the factor by which
+    ``auto``'s stack had its differences shrunk (`targeting.estimate.selection.recalibration`; 1 for
+    a single estimator).
     """
 
     estimator: str
@@ -81,6 +83,7 @@ class CateResult:
     within_noise: bool
     honest_rows: np.ndarray
     judged_apart: bool
+    shrinkage: float
 
 
 @dataclass(frozen=True)
@@ -317,7 +320,8 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     out of fold with the nuisances' folds and scored on the same rows. ``auto`` delivers the stack of
     `targeting.estimate.selection.shrunk_stack_weights`, each group's weights learned on the other
     groups (`cross_fitted_choice`), so the verdicts computed later on everyone (calibration, GATES,
-    RATE) are not flattered by the weighting. Beyond ``SELECTION_FIT_MAX`` people the candidates are
+    RATE) are not flattered by the weighting, and then shrinks its differences to what the scores
+    support (`targeting.estimate.selection.recalibration`). Beyond ``SELECTION_FIT_MAX`` people the candidates are
     fitted and scored on a random sample of them (`selection_rows`); everyone else gets the stack, with
     the weights learned on the sample, of the fold models' predictions, and the verdicts use only them
     (``honest_rows``).
@@ -349,6 +353,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     scored, gamma = predictions[fit_rows], stage.gamma[fit_rows]
     weights = shrunk_stack_weights(scored, gamma)  # on every scoring row: shown, and used beyond the cap
     stacked, _ = cross_fitted_choice(shrunk_stack_weights, scored, gamma, choice_groups(m, seed))
+    calibrated = recalibration(stacked, gamma)
     honest = np.ones(prepared.n, dtype=bool)
     weight_of = dict(zip(names, weights.tolist()))
     # The T-learner's CATE is the shared nuisance models' difference, fitted out of fold on
@@ -357,10 +362,11 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
     if not everyone:
         delivered = predictions @ weights
         delivered[fit_rows] = stacked
+        delivered = calibrated.apply(delivered)
         honest[fit_rows] = False
     else:
-        delivered = stacked
-    label = _stack_label(weight_of)
+        delivered = calibrated.apply(stacked)
+    label = _stack_label(weight_of, calibrated.slope)
     predicted = {**{name: fits[name].cate[fit_rows] for name in names}, "stack": delivered[fit_rows]}
     truth = prepared.true_effect[fit_rows] if prepared.true_effect is not None else None
     folds_scored = folds[fit_rows]
@@ -368,7 +374,8 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
                                        weight_of, delivered="stack", stack_label=label)
     findings = tuple(f for name in names if weight_of[name] > 0
                      for f in _fit_findings(name, fits[name], stage, folds, trainable))
-    return CateResult("stack", label, delivered, None, None, table, findings, within_noise, honest, judged_apart)
+    return CateResult("stack", label, delivered, None, None, table, findings, within_noise, honest, judged_apart,
+                      calibrated.slope)
 
 
 def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None,
@@ -377,7 +384,7 @@ def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.nda
     table, _ = _score_table({name: fit.cate}, stage.gamma, _constant_out_of_fold(stage.gamma, folds), truth, {},
                             delivered=name)
     return CateResult(name, ESTIMATOR_LABELS[name], fit.cate, fit.low, fit.high, table,
-                      _fit_findings(name, fit, stage, folds), False, np.ones(len(stage.y), dtype=bool), False)
+                      _fit_findings(name, fit, stage, folds), False, np.ones(len(stage.y), dtype=bool), False, 1.0)
 
 
 def _score_table(predicted: dict[str, np.ndarray], gamma: np.ndarray, constant: np.ndarray,
@@ -406,6 +413,7 @@ def _score_row(score: Score, delivered: str, predicted: np.ndarray, weights: dic
                           score.loss_vs_delivered_se, weights.get(score.name))
 
 
-def _stack_label(weights: dict[str, float]) -> str:
+def _stack_label(weights: dict[str, float], shrinkage: float) -> str:
     parts = [f"{name} {w:.0%}" for name, w in sorted(weights.items(), key=lambda item: -item[1]) if w >= 0.005]
-    return "Stacked ensemble (" + ", ".join(parts) + ")"
+    shrunk = f"; differences shrunk to {shrinkage:.0%}" if shrinkage < 0.995 else ""
+    return "Stacked ensemble (" + ", ".join(parts) + shrunk + ")"

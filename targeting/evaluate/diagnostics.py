@@ -233,11 +233,14 @@ def diagnose(prepared: Prepared, nuis: Nuisances, cate: CateResult, *, harm_thre
     return Diagnostics(
         estimator=cate.estimator, estimator_label=cate.label,
         estimator_scores=list(cate.scores), selection_within_noise=cate.within_noise, ate=ate(nuis.gamma),
-        calibration=calibration(benefit, cate_benefit, se_factor=se_factor),
+        # The stack's shrinkage used this regression's slope: undone here, the slope judges the
+        # model's differences before they were shrunk (a positive factor changes no ranking).
+        calibration=calibration(benefit, cate_benefit / cate.shrinkage, se_factor=se_factor),
         gates=gates(nuis.gamma[rows], cate.cate[rows], prepared.sign, se_factor=se_factor),
         rate=rate(benefit, cate_benefit, seed=seed, se_factor=se_factor), overlap=overlap_summary(nuis, prepared.t),
         balance=balance_table(prepared), cate_summary=cate_summary(cate.cate, prepared.sign, harm_threshold),
-        individual_intervals=cate.cate_low is not None, heterogeneity_se_factor=se_factor, truth=truth,
+        individual_intervals=cate.cate_low is not None, heterogeneity_se_factor=se_factor, effect_shrinkage=cate.shrinkage,
+        truth=truth,
         projection=best_linear_projection(prepared, nuis.gamma),
         effect_by_covariate=effect_by_covariate(prepared, nuis.gamma, cate.cate),
     )

@@ -195,6 +195,7 @@ class Diagnostics:
     cate_summary: CateSummary
     individual_intervals: bool
     heterogeneity_se_factor: float
+    effect_shrinkage: float
     truth: TruthAccuracy | None
     projection: list[ProjectionTerm]
     effect_by_covariate: list[CovariateEffect]

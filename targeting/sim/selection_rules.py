@@ -48,5 +48,5 @@ RULES = {
     "lowest loss or constant": (lowest_loss_or_constant, True),
     "stack with constant": (stack_with_constant, True),
     "stack": (stack_weights, False),
-    "auto: shrunk stack": (shrunk_stack_weights, False),
+    "shrunk stack (auto before recalibration)": (shrunk_stack_weights, False),
 }

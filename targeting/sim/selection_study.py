@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -205,10 +205,8 @@ def apply_rules(predictions: np.ndarray, gamma: np.ndarray, folds: np.ndarray, s
             cross_fitted_choice(_dropping_constant(rule), with_constant, gamma, groups)[0]
     out["auto's rule, the 5 CATE folds as groups"] = cross_fitted_choice(shrunk_stack_weights, predictions, gamma,
                                                                          folds)[0]
-    stacked = out["auto: shrunk stack"]
-    calibrated = recalibration(stacked, gamma)
-    out["auto's stack recalibrated"] = calibrated.apply(stacked)
-    out["auto's stack recalibrated, centred on the mean score"] = replace(calibrated, mean=float(gamma.mean())).apply(stacked)
+    stacked = out["shrunk stack (auto before recalibration)"]
+    out["auto: shrunk stack, recalibrated"] = recalibration(stacked, gamma).apply(stacked)
     return out
 
 

@@ -375,6 +375,8 @@ def _diagnostics_sheet(report: dict) -> SheetSpec:
     s.blocks.append(_kv_table("CATE summary", [
         _kv("Estimator used", d["estimator_label"], "text"),
         _kv("Individual intervals available", d["individual_intervals"], "bool"),
+        _kv("Differences from the average shrunk to (the calibration slope, between 0.1 and 1; 1: not shrunk)",
+            d["effect_shrinkage"], "share"),
         _kv("Mean individual effect", cs["mean"], "effect"),
         _kv("SD of individual effects", cs["sd"], "effect"),
         *(_kv(f"{_percentile(q['q'])} percentile of individual effects", q["value"], "effect")
