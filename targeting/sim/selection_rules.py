@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from targeting.estimate.selection import lowest_loss_column, shrunk_stack_weights, stack_weights
+from targeting.estimate.selection import lowest_loss_column, not_clearly_worse, shrunk_stack_weights, stack_weights
 
 
 def _one_hot(k: int, j: int) -> np.ndarray:
@@ -42,6 +42,24 @@ def stack_with_constant(predictions: np.ndarray, target: np.ndarray) -> np.ndarr
     return _with_constant(stack_weights)(predictions, target)
 
 
+def noise_shrunk_stack(predictions: np.ndarray, target: np.ndarray, resamples: int = 20) -> np.ndarray:
+    """The least-squares stack shrunk towards equal weights on the candidates not clearly worse by
+    an intensity estimated from the data (positive-part James-Stein): the bootstrap variance of
+    the least-squares weights over their squared distance from the equal weights, at most 1.
+    Where the weights are noisy (small samples, 0/1 outcomes) it gives nearly equal weights, where
+    they are well determined nearly the least-squares stack; ``auto`` uses a fixed half."""
+    keep = not_clearly_worse(predictions, target)
+    equal = keep / keep.sum()
+    fitted = stack_weights(predictions, target)
+    rng = np.random.default_rng(0)
+    n = len(target)
+    boots = np.array([stack_weights(predictions[idx], target[idx])
+                      for idx in (rng.integers(0, n, n) for _ in range(resamples))])
+    distance = float(((fitted - equal) ** 2).sum())
+    intensity = 1.0 if distance == 0 else min(1.0, float(boots.var(axis=0, ddof=1).sum()) / distance)
+    return intensity * equal + (1 - intensity) * fitted
+
+
 # name -> (rule, whether its weights include a last "constant" entry)
 RULES = {
     "lowest loss": (lowest_loss, False),
@@ -49,4 +67,5 @@ RULES = {
     "stack with constant": (stack_with_constant, True),
     "stack": (stack_weights, False),
     "shrunk stack (auto before recalibration)": (shrunk_stack_weights, False),
+    "stack shrunk by its noise": (noise_shrunk_stack, False),
 }
