@@ -12,7 +12,7 @@ from targeting.config import merge_sources
 from targeting.data.prepare import prepare
 from targeting.estimate import cate as cate_module
 from targeting.estimate.cate import candidates_for, estimate_cate
-from targeting.estimate.selection import (RECALIBRATION_FLOOR, choice_groups, cross_fitted_choice,
+from targeting.estimate.selection import (RECALIBRATION_FLOOR, choice_groups, cross_fitted_choice, equal_share,
                                           not_clearly_worse, recalibration, shrunk_stack_weights, stack_weights)
 from targeting.evaluate.diagnostics import CROSS_FITTED_SE_FACTOR, calibration, diagnose
 from targeting.estimate.nuisance import fit_nuisances, make_folds
@@ -117,6 +117,9 @@ def test_shrunk_stack_averages_least_squares_and_equal_weights_on_the_plausible(
     assert keep.tolist() == [True, True, False]  # -truth is far worse; the near-copies cannot be told apart
     w = shrunk_stack_weights(predictions, target)
     np.testing.assert_allclose(w, 0.5 * stack_weights(predictions, target) + [0.25, 0.25, 0.0])
+    # Beyond 5,000 people the equal part falls like the least-squares weights' noise, 1 / sqrt(n).
+    assert equal_share(5_000) == 0.5 and equal_share(20_000) == pytest.approx(0.25)
+    assert equal_share(100) == 0.5
 
 
 def test_auto_does_not_pick_a_t_learner_that_is_badly_wrong():

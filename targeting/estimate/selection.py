@@ -16,7 +16,7 @@ shrank some folds to no spread at all (non-negative least squares puts weight ex
 candidate there); weights fitted on 5 folds varied from fold to fold. The rule below has none of
 these: no constant, weights learned on 95% of the people for each twentieth, and the noisy
 least-squares weights averaged with equal weights on the candidates the paired test cannot tell
-from the best.
+from the best (half and half up to 5,000 people, less beyond, as the weights' noise falls).
 """
 
 from __future__ import annotations
@@ -94,15 +94,31 @@ def not_clearly_worse(predictions: np.ndarray, target: np.ndarray) -> np.ndarray
     return keep
 
 
-def shrunk_stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``auto``'s weights: half the least-squares stack (`stack_weights`), half equal weights on the
-    candidates not clearly worse than the best (`not_clearly_worse`). Non-negative, summing to one.
+# Share of the equal weights in `shrunk_stack_weights`: a half up to this many scoring people (the
+# size of most data sets in the selection study), then falling like the least-squares weights'
+# noise, 1 / sqrt(n). With a fixed half the 20,000-patient trial gave 2 of 20 stacks above twice
+# the best candidate's true MSE, with this share 1 of 20, and the other data sets the same
+# correlations (bench/RESULTS.md, session 4).
+EQUAL_SHARE = 0.5
+EQUAL_SHARE_UP_TO = 5_000
 
-    Averaging with equal weights halves the noise of weights fitted to noisy scores (0/1 outcomes,
+
+def equal_share(n: int) -> float:
+    """The weight of the equal-weights part of `shrunk_stack_weights` for ``n`` scoring people."""
+    return EQUAL_SHARE * min(1.0, float(np.sqrt(EQUAL_SHARE_UP_TO / n)))
+
+
+def shrunk_stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``auto``'s weights: the least-squares stack (`stack_weights`) averaged with equal weights on
+    the candidates not clearly worse than the best (`not_clearly_worse`), the latter with weight
+    `equal_share` (a half up to 5,000 people). Non-negative, summing to one.
+
+    Averaging with equal weights damps the noise of weights fitted to noisy scores (0/1 outcomes,
     small samples) and keeps every candidate that the data cannot rule out.
     """
     keep = not_clearly_worse(predictions, target)
-    return 0.5 * stack_weights(predictions, target) + 0.5 * keep / keep.sum()
+    share = equal_share(len(target))
+    return (1 - share) * stack_weights(predictions, target) + share * keep / keep.sum()
 
 
 @dataclass(frozen=True)
