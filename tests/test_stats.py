@@ -185,3 +185,14 @@ def test_cross_fitting_among_the_judged_inflates_the_naive_z_and_the_factor_boun
     z = np.array(z)
     assert z.std() > 1.2  # the naive errors are too small
     assert (z / CROSS_FITTED_SE_FACTOR).std() < 1.05
+
+
+def test_the_bootstraps_poisson_counts_have_poisson_probabilities():
+    from scipy import stats as scipy_stats
+
+    from targeting.evaluate.diagnostics import _POISSON_COUNTS
+
+    values, counts = np.unique(_POISSON_COUNTS, return_counts=True)
+    share = counts / len(_POISSON_COUNTS)
+    np.testing.assert_allclose(share, scipy_stats.poisson.pmf(values, 1.0), atol=1 / len(_POISSON_COUNTS))
+    assert share.sum() == 1 and values[0] == 0

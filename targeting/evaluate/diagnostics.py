@@ -135,6 +135,12 @@ def _toc_integrals(gamma_sorted: np.ndarray, counts: np.ndarray, harmonic: np.nd
     return float(sum_c_over_j / n - mean), float((sum_c / n - mean * (n + 1) / 2) / n)
 
 
+# Poisson(1) counts as a table of 2**16 equally likely values at the distribution's quantiles: a
+# uniform index into it is a Poisson(1) draw up to probabilities rounded to 1/65,536.
+_POISSON_TABLE_SIZE = 2 ** 16
+_POISSON_COUNTS = stats.poisson.ppf((np.arange(_POISSON_TABLE_SIZE) + 0.5) / _POISSON_TABLE_SIZE, 1.0)
+
+
 def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_boot: int = 200,
          se_factor: float = 1.0) -> Rate:
     """Rank-weighted average treatment effect (AUTOC and Qini) with a bootstrap 95% interval (its
@@ -142,7 +148,9 @@ def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_bo
 
     People are ranked once by estimated benefit. The bootstrap is the Poisson bootstrap: each
     resample keeps that ranking and repeats every person Poisson(1) times, which matches the
-    ordinary bootstrap for large n and needs no sorting or gathering per resample.
+    ordinary bootstrap for large n and needs no sorting or gathering per resample. The counts are
+    drawn from `_POISSON_COUNTS` (8 times faster than numpy's Poisson sampler; drawing them was 4.4
+    of the 12 s this function and the others of `diagnose` took at 1,000,000 people).
     """
     n = len(gamma_benefit)
     order = np.argsort(-cate_benefit, kind="stable")
@@ -151,7 +159,8 @@ def rate(gamma_benefit: np.ndarray, cate_benefit: np.ndarray, *, seed: int, n_bo
     harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, 2 * n + 11))])
     autoc, qini = _toc_integrals(gamma_sorted, np.ones(n), harmonic)
     rng = np.random.default_rng(seed)
-    boots = np.array([_toc_integrals(gamma_sorted, rng.poisson(1.0, n).astype(float), harmonic)
+    boots = np.array([_toc_integrals(gamma_sorted, _POISSON_COUNTS[rng.integers(0, _POISSON_TABLE_SIZE, n,
+                                                                                dtype=np.uint16)], harmonic)
                       for _ in range(n_boot)])
     se = se_factor * boots.std(axis=0, ddof=1)
     return Rate(autoc, float(autoc - Z95 * se[0]), float(autoc + Z95 * se[0]),
