@@ -106,3 +106,18 @@ def test_external_references_count_shared_formulas_and_name_the_linked_files(tmp
     assert cells == [(1, 0), (2, 0), (3, 0), (3, 2)]
     assert workbooks == ["other.xlsx", "price list.xlsx"]
     assert external_references(path, "config") == ([], []), "a sheet without such formulas gets no note"
+
+
+def test_longest_text_agrees_with_the_regex_it_replaces():
+    import re
+
+    import numpy as np
+
+    from targeting.data.xlsx_parts import _longest_text
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        window = bytes(rng.choice([60, 97, 98], size=int(rng.integers(0, 300)), p=[0.05, 0.5, 0.45])
+                       .astype(np.uint8))
+        for limit in (0, 1, 5, 20, 60):
+            assert (_longest_text(window) > limit) == bool(re.search(rb"[^<]{%d}" % (limit + 1), window))
