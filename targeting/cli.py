@@ -138,11 +138,14 @@ def _report(args) -> int:
     # the libraries take to load is shown as a stage of its own.
     progress = reporter(quiet=args.quiet)
     spare = []
+    finished = False
     try:
-        return _run_report(args, progress, workers, spare)
+        code = _run_report(args, progress, workers, spare)
+        finished = True
+        return code
     finally:
         for process in spare:
-            process.close()
+            process.close(finished=finished)
         if progress is not None:
             progress.close()
 

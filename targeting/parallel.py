@@ -343,13 +343,15 @@ class SpareProcess:
         self._submitted.append(future)
         return future
 
-    def close(self) -> None:
-        """Stop the process; a call still running (after an interruption) is abandoned, not awaited.
+    def close(self, *, finished: bool = False) -> None:
+        """Stop the process: after a ``finished`` run with nothing left running there, let it exit by
+        itself; otherwise (an interruption, an error) kill it, abandoning any call still running.
 
-        When nothing is running the process is let exit by itself: killed, it left a semaphore that
-        loky's resource tracker reported on stderr at exit (in about one run in eight).
+        Killed at the end of a normal run, it left a semaphore that loky's resource tracker reported
+        on stderr at exit (in about one run in eight). After an interruption waiting could raise in
+        place of the interruption, so it is not waited for.
         """
-        if all(future.done() for future in self._submitted):
+        if finished and all(future.done() for future in self._submitted):
             self.executor.shutdown(wait=True)
         else:
             self.executor.shutdown(wait=False, kill_workers=True)
