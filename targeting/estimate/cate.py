@@ -341,31 +341,27 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         return _single_estimator(estimator, stage, folds, prepared.true_effect, workers)
     names = candidates_for(prepared)
     m = selection_rows(prepared.n, prepared.x_dense.shape[1])
-    everyone = m == prepared.n
-    fit_rows = np.arange(prepared.n) if everyone else np.sort(
-        np.random.default_rng(seed).choice(prepared.n, m, replace=False))
-    trainable = None
-    if not everyone:
+    trainable = None  # everyone
+    if m < prepared.n:
         trainable = np.zeros(prepared.n, dtype=bool)
-        trainable[fit_rows] = True
+        trainable[np.random.default_rng(seed).choice(prepared.n, m, replace=False)] = True
+    fit_rows = np.arange(prepared.n) if trainable is None else np.flatnonzero(trainable)
     fits = _fit_all_out_of_fold(names, stage, folds, workers, trainable)
     predictions = np.column_stack([fits[name].cate for name in names])
     scored, gamma = predictions[fit_rows], stage.gamma[fit_rows]
     weights = shrunk_stack_weights(scored, gamma)  # on every scoring row: shown, and used beyond the cap
     stacked, _ = cross_fitted_choice(shrunk_stack_weights, scored, gamma, choice_groups(m, seed))
     calibrated = recalibration(stacked, gamma)
-    honest = np.ones(prepared.n, dtype=bool)
     weight_of = dict(zip(names, weights.tolist()))
-    # The T-learner's CATE is the shared nuisance models' difference, fitted out of fold on
-    # everyone: with weight on it, the judged people's CATEs were partly fitted among themselves.
-    judged_apart = not everyone and weight_of.get("t", 0.0) == 0.0
-    if not everyone:
-        delivered = predictions @ weights
-        delivered[fit_rows] = stacked
-        delivered = calibrated.apply(delivered)
-        honest[fit_rows] = False
+    if trainable is None:
+        delivered, honest, judged_apart = stacked, np.ones(prepared.n, dtype=bool), False
     else:
-        delivered = calibrated.apply(stacked)
+        delivered, honest = predictions @ weights, ~trainable
+        delivered[fit_rows] = stacked
+        # The T-learner's CATE is the shared nuisance models' difference, fitted out of fold on
+        # everyone: with weight on it, the judged people's CATEs were partly fitted among themselves.
+        judged_apart = weight_of.get("t", 0.0) == 0.0
+    delivered = calibrated.apply(delivered)
     label = _stack_label(weight_of, calibrated.slope)
     predicted = {**{name: fits[name].cate[fit_rows] for name in names}, "stack": delivered[fit_rows]}
     truth = prepared.true_effect[fit_rows] if prepared.true_effect is not None else None

@@ -123,15 +123,14 @@ def shrunk_stack_weights(predictions: np.ndarray, target: np.ndarray) -> np.ndar
 
 @dataclass(frozen=True)
 class Recalibration:
-    """``mean + slope * (cate - centre)``: the best linear predictor of the DR scores given a CATE,
-    its slope clipped to [0, 1] (`recalibration`)."""
+    """``centre + slope * (cate - centre)``: a CATE's differences from its mean ``centre`` shrunk by
+    ``slope`` (`recalibration`)."""
 
-    mean: float
     centre: float
     slope: float
 
     def apply(self, cate: np.ndarray) -> np.ndarray:
-        return self.mean + self.slope * (cate - self.centre)
+        return self.centre + self.slope * (cate - self.centre)
 
 
 # The recalibration's slope is kept at least this: where the scores cannot confirm the differences
@@ -157,7 +156,7 @@ def recalibration(cate: np.ndarray, target: np.ndarray) -> Recalibration:
     centre = float(cate.mean())
     spread = float(np.var(cate))
     slope = float(np.cov(cate, target, bias=True)[0, 1] / spread) if spread > 0 else 1.0
-    return Recalibration(centre, centre, float(np.clip(slope, RECALIBRATION_FLOOR, 1.0)))
+    return Recalibration(centre, float(np.clip(slope, RECALIBRATION_FLOOR, 1.0)))
 
 
 def choice_groups(n: int, seed: int) -> np.ndarray:

@@ -110,7 +110,7 @@ def gates(gamma: np.ndarray, cate: np.ndarray, sign: float, groups: int = 5, *, 
     out = []
     for k, idx in enumerate(np.array_split(order, groups)):
         iv = mean_interval(gamma[idx])
-        half = se_factor * (iv.ci_high - iv.ci_low) / 2
+        half = Z95 * se_factor * iv.se
         out.append(Gate(f"Q{k + 1}", int(len(idx)), float(cate[idx].mean()), iv.estimate, iv.estimate - half,
                         iv.estimate + half))
     return out
