@@ -38,6 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from cate import wide_trial  # noqa: E402  (the same 20-covariate data as bench/cate.py)
 
+from targeting.parallel import available_cores  # noqa: E402
 from targeting.progress import STAGES as PROGRESS_STAGES  # noqa: E402
 
 FLAGS = ["--outcome", "event", "--treatment", "treatment", "--treated-value", "Treatment", "--id", "subject_id",
@@ -241,7 +242,7 @@ if __name__ == "__main__":
                         help=f"runs of each case up to {REPEAT_CELLS:,} rows x covariates")
     # Explicit, not the command's default: that falls to 1 on a saturated machine, and the load the
     # benchmark's own previous case leaves behind must not change the next case's processes.
-    parser.add_argument("--workers", default=str(len(os.sched_getaffinity(0))),
+    parser.add_argument("--workers", default=str(available_cores()),
                         help="passed to targeting report --workers (default: the available cores)")
     args = parser.parse_args()
     cases = [(int(s), 20, ".csv") for s in args.sizes.split(",") if s]
