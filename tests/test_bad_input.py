@@ -473,3 +473,23 @@ def test_error_value_from_a_formula_is_refused(tmp_path):
     _workbook_with_sheet_xml(path, rows)
     code, out, err = run_cli(["validate", str(path)])
     assert_clean_refusal(code, out, err, EXIT_INPUT, ["Excel error values", "column 'ratio'", "B2", "#DIV/0!"])
+
+
+def test_the_data_sheet_is_parsed_once_and_other_sheets_as_asked():
+    from types import SimpleNamespace
+
+    from targeting.data.read import _parsed_once
+
+    asked = []
+    book = SimpleNamespace(_reader=SimpleNamespace(get_sheet_by_name=lambda name: asked.append(name) or name))
+    parsed = object()
+    same = _parsed_once(book, "data", parsed)
+    assert same is book and book._reader.get_sheet_by_name("data") is parsed and asked == []
+    assert book._reader.get_sheet_by_name("config") == "config" and asked == ["config"]
+    private_reader_gone = SimpleNamespace()
+    assert _parsed_once(private_reader_gone, "data", parsed) is private_reader_gone  # parsed twice, still read
+    import pandas as pd
+
+    lesson = Path(__file__).resolve().parents[1] / "examples" / "cate_lesson.xlsx"
+    with pd.ExcelFile(lesson, engine="calamine") as real:  # this pandas: parsed once
+        assert callable(real._reader.get_sheet_by_name)

@@ -121,3 +121,22 @@ def test_longest_text_agrees_with_the_regex_it_replaces():
                        .astype(np.uint8))
         for limit in (0, 1, 5, 20, 60):
             assert (_longest_text(window) > limit) == bool(re.search(rb"[^<]{%d}" % (limit + 1), window))
+
+
+@pytest.mark.parametrize("xml, holds", [
+    (b'<c r="A1"><v>1</v></c>', False),
+    (b'<c r="A1"><f>B1*2</f><v>2</v></c>', True),
+    (b'<c r="A1"><f t="shared" si="0"/></c>', True),
+    (b'<x:c r="A1"><x:f>B1</x:f></x:c>', True),
+    (b'<x:c r="A1"><x:fill/></x:c>', False),  # a tag that starts with f is no formula
+    (b'<c r="A1" t="e"><v>#N/A</v></c>', True),
+    (b'<c r="A1" t="s"><v>0</v></c><font/>', False),
+])
+def test_the_quick_formula_and_error_test_agrees_with_the_regexes_it_replaces(xml, holds):
+    import re
+
+    from targeting.data.xlsx_parts import _may_hold_formulas_or_errors
+
+    regexes = bool(re.search(rb"<(?:\w+:)?f[\s>/]", xml) or re.search(rb'\st="e"', xml))
+    assert regexes == holds
+    assert _may_hold_formulas_or_errors(xml) == holds

@@ -102,7 +102,8 @@ def read_input(path: str | Path) -> RawInput:
             frame = _read_csv(path)
         else:
             frame = _check_header(_read_parquet(path), f"'{path.name}'")
-        _refuse_long_cells(frame, f"'{path.name}'")
+        if suffix != ".xlsx":  # the workbook's reader checks them, naming the sheet
+            _refuse_long_cells(frame, f"'{path.name}'")
         # Notes on the file travel with its data (as plain dicts: pandas may write attrs as JSON);
         # `prepare` adds them to its findings.
         notes = external_link_findings(path, data_sheet) if suffix == ".xlsx" else []
@@ -191,7 +192,7 @@ def _read_workbook(path: Path):
             )
         raw_header = [_header_text(v) for v in top[header_row]]
         merged = [tuple(map(tuple, r)) for r in (sheet.merged_cell_ranges or [])]
-        frame = pd.read_excel(book, sheet_name=data_sheet, header=header_row)
+        frame = pd.read_excel(_parsed_once(book, data_sheet, sheet), sheet_name=data_sheet, header=header_row)
         config_rows: list = []
         if config_name is not None and config_name != data_sheet:
             _refuse_unsaved_formulas_and_errors(path, config_name, 0, ["key", "value"],
@@ -217,6 +218,20 @@ def _read_workbook(path: Path):
     frame = _check_header(frame, where, raw_header=raw_header, header_row=header_row, header_merges=header_merges)
     _refuse_long_cells(frame, where)
     return frame, config_sheet_to_dict(config_rows), data_sheet
+
+
+def _parsed_once(book: pd.ExcelFile, name: str, sheet) -> pd.ExcelFile:
+    """``book``, whose reader hands pandas the sheet ``name`` already parsed as ``sheet``.
+
+    calamine parses a whole sheet whenever it is asked for one (1.2 s for 100,000 rows x 24
+    columns), and the header row and merged ranges needed it before ``read_excel`` asks again.
+    pandas keeps its reader private: where it is not where this expects, the sheet is parsed twice.
+    """
+    reader = getattr(book, "_reader", None)
+    original = getattr(reader, "get_sheet_by_name", None)
+    if original is not None:
+        reader.get_sheet_by_name = lambda asked: sheet if asked == name else original(asked)
+    return book
 
 
 LEADING_ROWS = 100
@@ -260,7 +275,10 @@ def _refuse_long_cells(frame: pd.DataFrame, where: str) -> None:
         values = frame[column]
         if not _holds_text(values):
             continue
-        lengths = values.map(lambda v: len(v) if isinstance(v, (str, bytes)) else 0).to_numpy()
+        if values.dtype == object:
+            lengths = values.map(lambda v: len(v) if isinstance(v, (str, bytes)) else 0).to_numpy()
+        else:  # a string dtype: one vectorised pass
+            lengths = values.str.len().fillna(0).to_numpy()
         if lengths.max(initial=0) > MAX_CELL_CHARS:
             rows = (lengths > MAX_CELL_CHARS).nonzero()[0] + 1
             raise InputError(

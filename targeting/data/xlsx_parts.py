@@ -90,7 +90,7 @@ def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, 
             if part is None:
                 return []
             data = archive.read(part)
-        if not re.search(rb"<(?:\w+:)?f[\s>/]", data) and not re.search(rb'\st="e"', data):
+        if not _may_hold_formulas_or_errors(data):
             return []
         for row, col, element in _sheet_cells(data):
             formula = value = None
@@ -108,6 +108,15 @@ def unsaved_formulas_and_errors(path: Path, sheet_name: str) -> list[tuple[int, 
     except Exception:
         return []
     return found
+
+
+def _may_hold_formulas_or_errors(data: bytes) -> bool:
+    """False only when a sheet's XML has no formula element (``<f>``, maybe prefixed) and no
+    error cell (``t="e"``). Substring tests first: the regexes alone took 0.6 of the 5.5 s of
+    reading a 100,000-row workbook."""
+    formula = any(tag in data for tag in (b"<f>", b"<f ", b"<f/", b"<f\t", b"<f\n", b"<f\r")) or (
+        b":f" in data and re.search(rb"<\w+:f[\s>/]", data) is not None)
+    return formula or b't="e"' in data
 
 
 def _longest_text(window: bytes) -> int:
