@@ -189,7 +189,7 @@ def test_other_warnings_from_a_fit_are_passed_on(lesson, monkeypatch):
         n = int(test.sum())
         return np.zeros(n), np.zeros(n), np.zeros(n)
 
-    monkeypatch.setitem(cate_module._FITS_WITH_INTERVALS, "dr", noisy_fit)
+    monkeypatch.setattr(cate_module, "_dr_out_of_fold", noisy_fit)
     with pytest.warns(RuntimeWarning, match="something unexpected"):
         result = estimate_cate(prepared, nuisances, estimator="dr", seed=0)
     assert result.findings == ()
@@ -232,6 +232,25 @@ def test_the_forest_tries_a_third_of_the_covariates_up_to_grfs_default():
     assert [cate_module.forest_features(p) for p in (2, 20, 60, 90, 200)] == [1, 6, 20, 30, 35]
 
 
+def test_autos_forest_predicts_each_person_with_trees_that_never_saw_them(lesson):
+    """The out-of-bag forest: a person's prediction does not move when their own residuals do,
+    while the forest fitted on them does; people outside the trainable ones get every tree."""
+    prepared, nuisances = lesson
+    stage = cate_module._shared_stage(prepared, nuisances, 0)
+    everyone = np.ones(prepared.n, dtype=bool)
+    before = cate_module._forest_out_of_bag(stage, everyone)[0]
+    moved = dataclasses.replace(stage, y_residual=stage.y_residual.copy(), t_residual=stage.t_residual.copy())
+    moved.y_residual[0] += 50 * stage.y_residual.std()
+    moved.t_residual[0] = 0.5
+    after = cate_module._forest_out_of_bag(moved, everyone)[0]
+    assert after[0] == pytest.approx(before[0], rel=1e-12)  # threads may sum the trees in another order
+    assert np.abs(after[1:] - before[1:]).max() > 1e-3 * np.abs(before).max()  # the others' trees saw them
+    assert np.isfinite(before).all()
+    some = np.arange(prepared.n) >= 1  # person 0 now outside: predicted by trees that never saw anyone outside
+    np.testing.assert_allclose(cate_module._forest_out_of_bag(moved, some)[0],
+                               cate_module._forest_out_of_bag(stage, some)[0], rtol=1e-12)
+
+
 def test_recalibration_is_the_least_squares_slope_clipped_to_shrinking():
     rng = np.random.default_rng(2)
     cate = rng.normal(size=500)
@@ -255,7 +274,9 @@ def test_auto_delivers_its_stack_recalibrated_and_shrinks_it_where_effects_do_no
     prepared, nuisances = _stage(frame, LESSON)
     result = estimate_cate(prepared, nuisances, estimator="auto", seed=0)
     names = candidates_for(prepared)
-    predictions = np.column_stack([estimate_cate(prepared, nuisances, estimator=name, seed=0).cate for name in names])
+    fits = cate_module._fit_all_out_of_fold(names, cate_module._shared_stage(prepared, nuisances, 0), nuisances.folds,
+                                            1, intervals=False)  # auto's candidates: the forest out of bag
+    predictions = np.column_stack([fits[name].cate for name in names])
     stacked, _ = cross_fitted_choice(shrunk_stack_weights, predictions, nuisances.gamma,
                                      choice_groups(prepared.n, 0))
     calibrated = recalibration(stacked, nuisances.gamma)

@@ -19,7 +19,7 @@ def outputs(bleeding_example, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("queries") / "out"
     assert main(["report", str(bleeding_example), "-o", str(outdir), "--quiet"]) == EXIT_OK
     report = json.loads((outdir / "report.json").read_text(encoding="utf-8"))
-    data = pd.read_excel(bleeding_example, sheet_name="data")
+    data = pd.read_excel(bleeding_example, sheet_name="data", engine="calamine")
     individuals = pd.read_csv(outdir / "individuals.csv")
     return report, {"input": data, "individuals": individuals}
 

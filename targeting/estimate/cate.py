@@ -1,7 +1,8 @@
 """Conditional average treatment effects, predicted out-of-fold, on top of the shared nuisances.
 
-Every person's CATE comes from a model fitted on the other folds, so rankings and subgroups built
-from it are never scored by a model that saw the person's outcome. The expensive first stage is
+Every person's CATE comes from a model fitted on the other folds (``auto``'s causal forest: from
+the trees that left the person out), so rankings and subgroups built from it are never scored by a
+model that saw the person's outcome. The expensive first stage is
 fitted once (`nuisance.fit_nuisances`) and shared: the causal forest is EconML's GRF forest fitted
 on the cross-fitted residuals (what CausalForestDML does after refitting its own nuisances), the
 DR-learner regresses the shared doubly robust scores on the covariates with EconML's linear model
@@ -33,10 +34,10 @@ from targeting.parallel import Workers, map_tasks
 FOREST_TREES = 100          # EconML's default for CausalForestDML
 FOREST_FEATURES = 1 / 3     # share of covariates tried per split (Breiman's p/3 for regression forests)
 FOREST_MIN_LEAF = 20
-FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_forest_out_of_fold`)
+FOREST_SUBSAMPLE = 20_000   # people drawn per tree at most (see `_causal_forest`)
 # Up to this many people every candidate is fitted out of fold on everyone. Beyond, the candidates
 # are fitted out of fold on a random sample of them (`selection_rows`) only, and everyone else is
-# predicted by the fold models, which never saw them: no refit, and the tests of heterogeneity on
+# predicted by the fold models (the forest's one fit), which never saw them: no refit, and the tests of heterogeneity on
 # those people are judged apart from every fit. 40,000 rows put the paired standard errors of the
 # losses well below the gaps that matter on the bundled simulations (bench/RESULTS.md); with many
 # covariates the sample shrinks to SELECTION_CELLS covariate values, not below SELECTION_ROWS_MIN.
@@ -152,23 +153,43 @@ def forest_features(p: int) -> int:
     return max(1, min(int(p * FOREST_FEATURES), int(np.ceil(np.sqrt(p) + 20))))
 
 
-def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray, intervals: bool):
-    """GRF causal forest on the residuals: the final stage of CausalForestDML without its refits.
+def _causal_forest(stage: _Stage, n_train: int, inference: bool):
+    """EconML's GRF causal forest with the tool's settings, unfitted.
 
     Each tree draws at most ``FOREST_SUBSAMPLE`` people: honest forests only need the subsample to
     grow slower than n, and this keeps the cost of a fit flat beyond ~45,000 training rows.
     """
     from econml.grf import CausalForest
 
-    n_train = int(train.sum())
-    forest = CausalForest(n_estimators=FOREST_TREES, max_features=forest_features(stage.x.shape[1]),
-                          min_samples_leaf=FOREST_MIN_LEAF, max_samples=min(0.45, FOREST_SUBSAMPLE / n_train),
-                          random_state=stage.seed, n_jobs=-1)
+    return CausalForest(n_estimators=FOREST_TREES, max_features=forest_features(stage.x.shape[1]),
+                        min_samples_leaf=FOREST_MIN_LEAF, max_samples=min(0.45, FOREST_SUBSAMPLE / n_train),
+                        inference=inference, random_state=stage.seed, n_jobs=-1)
+
+
+def _forest_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray):
+    """GRF causal forest on the residuals, with intervals: the final stage of CausalForestDML without its refits."""
+    forest = _causal_forest(stage, int(train.sum()), inference=True)
     forest.fit(stage.x[train], stage.t_residual[train], stage.y_residual[train])
-    if not intervals:  # a quarter of the cost of predicting with them
-        return np.ravel(forest.predict(stage.x[test])), None, None
     point, low, high = forest.predict(stage.x[test], interval=True, alpha=0.05)
     return np.ravel(point), np.ravel(low), np.ravel(high)
+
+
+def _forest_out_of_bag(stage: _Stage, trainable: np.ndarray):
+    """One causal forest on the ``trainable`` people instead of one per fold, when no intervals are needed.
+
+    Each trainable person is predicted by the trees whose subsample left them out (grf's
+    out-of-bag prediction), everyone else by every tree: as out of sample as the fold fits, at a
+    quarter of their cost (five fits of 100 trees on 80% of the people become one on all of them),
+    with equal accuracy in the selection study (bench/RESULTS.md, speed). A person is in every
+    tree's subsample with probability at most 0.45^100, so every trainable person is predicted.
+    """
+    forest = _causal_forest(stage, int(trainable.sum()), inference=False)
+    forest.fit(stage.x[trainable], stage.t_residual[trainable], stage.y_residual[trainable])
+    cate = np.empty(len(stage.y))
+    cate[trainable] = np.ravel(forest.oob_predict(stage.x[trainable]))
+    if not trainable.all():
+        cate[~trainable] = np.ravel(forest.predict(stage.x[~trainable]))
+    return cate, None, None
 
 
 def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray, intervals: bool):
@@ -182,8 +203,8 @@ def _dr_out_of_fold(stage: _Stage, train: np.ndarray, test: np.ndarray, interval
     return np.ravel(model.predict(stage.x[test])), np.ravel(low), np.ravel(high)
 
 
-# Estimators fitted per fold on the shared stage, which give individual intervals.
-_FITS_WITH_INTERVALS = {"causal_forest": _forest_out_of_fold, "dr": _dr_out_of_fold}
+# Estimators that give individual intervals.
+_WITH_INTERVALS = ("causal_forest", "dr")
 
 
 def _metalearner_out_of_fold(name: str, stage: _Stage, train: np.ndarray, test: np.ndarray):
@@ -226,31 +247,41 @@ def _fit_one_fold(fit, *args):
     return result, underdetermined
 
 
-def _fold_fit(name: str, stage: _Stage, folds: np.ndarray, fold: int, trainable: np.ndarray | None,
+def _fold_fit(name: str, stage: _Stage, folds: np.ndarray, fold: int | None, trainable: np.ndarray | None,
               intervals: bool):
     """One candidate on one fold, as a task of `targeting.parallel.map_tasks` (module-level, pure):
-    fitted on the ``trainable`` people (everyone when None) outside ``fold``, predicting everyone in it."""
+    fitted on the ``trainable`` people (everyone when None) outside ``fold``, predicting everyone in it.
+    ``fold`` None is the forest's one out-of-bag fit (`_forest_out_of_bag`)."""
+    if fold is None:
+        return _fit_one_fold(_forest_out_of_bag, stage, np.ones(len(stage.y), dtype=bool) if trainable is None
+                             else trainable)
     test, train = folds == fold, folds != fold
     if trainable is not None:
         train &= trainable
-    fit_fold = _FITS_WITH_INTERVALS.get(name)
-    if fit_fold is None:
-        return _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
-    return _fit_one_fold(fit_fold, stage, train, test, intervals)
+    if name == "causal_forest":
+        return _fit_one_fold(_forest_out_of_fold, stage, train, test)
+    if name == "dr":
+        return _fit_one_fold(_dr_out_of_fold, stage, train, test, intervals)
+    return _fit_one_fold(_metalearner_out_of_fold, name, stage, train, test)
 
 
 def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int | Workers,
-                         trainable: np.ndarray | None = None) -> dict[str, _Fit]:
-    """Every candidate's out-of-fold CATE (plus intervals where available, when every one is trainable).
+                         trainable: np.ndarray | None = None, *, intervals: bool) -> dict[str, _Fit]:
+    """Every candidate's out-of-fold CATE, plus individual intervals where available when ``intervals``.
 
     Each fold's model is fitted on the ``trainable`` people of the other folds (everyone when None)
-    and predicts everyone in its fold, so no one is predicted by a model that saw them. The
-    candidates' folds are independent tasks, run on the pipeline's workers and gathered in task
-    order, so the result does not depend on how many workers ran them.
+    and predicts everyone in its fold, so no one is predicted by a model that saw them; without
+    intervals the causal forest is one out-of-bag fit instead (`_forest_out_of_bag`). The tasks are
+    independent, run on the pipeline's workers and gathered in task order, so the result does not
+    depend on how many workers ran them.
     """
     fold_ids = np.unique(folds)
-    intervals = trainable is None
-    tasks = [(name, stage, folds, fold, trainable, intervals) for name in names if name != "t" for fold in fold_ids]
+
+    def task_folds(name):
+        return (None,) if name == "causal_forest" and not intervals else fold_ids
+
+    tasks = [(name, stage, folds, fold, trainable, intervals) for name in names if name != "t"
+             for fold in task_folds(name)]
     fitted = len(stage.y) if trainable is None else int(trainable.sum())
     rows_per_fit = fitted * (len(fold_ids) - 1) // len(fold_ids)
     # a candidate fits about three boosting-sized models per fold (its own arms and a final stage)
@@ -261,14 +292,14 @@ def _fit_all_out_of_fold(names, stage: _Stage, folds: np.ndarray, workers: int |
         if name == "t":  # already out-of-fold: the shared outcome models
             fits[name] = _Fit(stage.t_learner.copy(), None, None, 0)
             continue
-        with_intervals = intervals and name in _FITS_WITH_INTERVALS
+        with_intervals = intervals and name in _WITH_INTERVALS
         cate = np.empty(len(stage.y))
         low = np.empty(len(stage.y)) if with_intervals else None
         high = np.empty(len(stage.y)) if with_intervals else None
         underdetermined = 0
-        for fold in fold_ids:
+        for fold in task_folds(name):
             result, thin = next(results)
-            test = folds == fold
+            test = slice(None) if fold is None else folds == fold
             underdetermined += thin
             cate[test] = result[0]
             if with_intervals:
@@ -317,13 +348,14 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
 
     The DR loss of a CATE prediction tau is ``mean((gamma - tau)^2)``: up to a term that is the same
     for every candidate, it estimates the candidate's mean squared error. Every candidate is fitted
-    out of fold with the nuisances' folds and scored on the same rows. ``auto`` delivers the stack of
+    out of fold with the nuisances' folds (the forest out of bag, `_forest_out_of_bag`) and scored on
+    the same rows. ``auto`` delivers the stack of
     `targeting.estimate.selection.shrunk_stack_weights`, each group's weights learned on the other
     groups (`cross_fitted_choice`), so the verdicts computed later on everyone (calibration, GATES,
     RATE) are not flattered by the weighting, and then shrinks its differences to what the scores
     support (`targeting.estimate.selection.recalibration`). Beyond ``SELECTION_FIT_MAX`` people the candidates are
     fitted and scored on a random sample of them (`selection_rows`); everyone else gets the stack, with
-    the weights learned on the sample, of the fold models' predictions, and the verdicts use only them
+    the weights learned on the sample, of the fold models' (the forest's) predictions, and the verdicts use only them
     (``honest_rows``).
 
     Parameters
@@ -346,7 +378,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
         trainable = np.zeros(prepared.n, dtype=bool)
         trainable[np.random.default_rng(seed).choice(prepared.n, m, replace=False)] = True
     fit_rows = np.arange(prepared.n) if trainable is None else np.flatnonzero(trainable)
-    fits = _fit_all_out_of_fold(names, stage, folds, workers, trainable)
+    fits = _fit_all_out_of_fold(names, stage, folds, workers, trainable, intervals=False)
     predictions = np.column_stack([fits[name].cate for name in names])
     scored, gamma = predictions[fit_rows], stage.gamma[fit_rows]
     weights = shrunk_stack_weights(scored, gamma)  # on every scoring row: shown, and used beyond the cap
@@ -376,7 +408,7 @@ def estimate_cate(prepared: Prepared, nuisances: Nuisances, *, estimator: str, s
 
 def _single_estimator(name: str, stage: _Stage, folds: np.ndarray, truth: np.ndarray | None,
                       workers: int | Workers) -> CateResult:
-    fit = _fit_all_out_of_fold((name,), stage, folds, workers)[name]
+    fit = _fit_all_out_of_fold((name,), stage, folds, workers, intervals=True)[name]
     table, _ = _score_table({name: fit.cate}, stage.gamma, _constant_out_of_fold(stage.gamma, folds), truth, {},
                             delivered=name)
     return CateResult(name, ESTIMATOR_LABELS[name], fit.cate, fit.low, fit.high, table,

@@ -1,8 +1,8 @@
 """The selection study of issue 14: does ``auto`` pick the CATE model that is closest to the truth?
 
 Shared by ``bench/selection.py`` and the slow tests. One *replication* simulates (or loads) a data
-set with known individual effects, fits the shared nuisances once, then calls `estimate_cate` with
-every candidate alone and with ``auto`` on the same data, nuisances and folds, scoring on everyone
+set with known individual effects, fits the shared nuisances once, then fits ``auto``'s candidates
+and calls `estimate_cate` with ``auto`` on the same data, nuisances and folds, scoring on everyone
 as `targeting.pipeline.run` does, and measures every fit against the truth on everyone.
 
 Besides what ``auto`` gave, each replication applies every selection rule of
@@ -152,20 +152,21 @@ def _correlation_or_minus_one(fit: Accuracy) -> float:
 def _each_candidate_fitted_once():
     """Keep every out-of-fold candidate fit of one replication for reuse.
 
-    ``auto`` refits exactly the models the single-candidate calls fitted (same data, folds and seed;
+    ``auto`` refits exactly the models the study's candidate fits fitted (same data, folds and seed;
     every fit is deterministic), so the study reuses them instead of paying for every fit twice. A
-    fit is keyed by estimator and rows: beyond ``cate.SELECTION_FIT_MAX`` rows auto's subsample fits differ
-    from the fits on everyone and are kept apart.
+    fit is keyed by estimator, rows and whether it gave intervals: beyond ``cate.SELECTION_FIT_MAX``
+    rows auto's subsample fits differ from the fits on everyone, and the forest with intervals is
+    fitted per fold, not out of bag.
     """
     original, kept = cate_module._fit_all_out_of_fold, {}
 
-    def fit_once(names, stage, folds, workers, trainable=None):
-        rows = len(stage.y) if trainable is None else int(trainable.sum())
-        missing = [name for name in names if (name, rows) not in kept]
+    def fit_once(names, stage, folds, workers, trainable=None, *, intervals):
+        key = (len(stage.y) if trainable is None else int(trainable.sum()), intervals)
+        missing = [name for name in names if (name, key) not in kept]
         if missing:
-            for name, fit in original(missing, stage, folds, workers, trainable).items():
-                kept[(name, rows)] = fit
-        return {name: kept[(name, rows)] for name in names}
+            for name, fit in original(missing, stage, folds, workers, trainable, intervals=intervals).items():
+                kept[(name, key)] = fit
+        return {name: kept[(name, key)] for name in names}
 
     cate_module._fit_all_out_of_fold = fit_once
     try:
@@ -221,7 +222,11 @@ def _replicate(benchmark: Benchmark, seed: int, folds: int, fits_dir: str) -> Re
     nuisances = fit_nuisances(prepared, folds=make_folds(prepared, folds, seed), seed=seed)
     truth, gamma = prepared.true_effect, nuisances.gamma
     names = candidates_for(prepared)
-    cates = {name: estimate_cate(prepared, nuisances, estimator=name, seed=seed).cate for name in names}
+    # auto's own candidate fits (no intervals: the causal forest is its out-of-bag fit), which
+    # `--estimator NAME` gives too except for the forest, fitted per fold there for its intervals
+    stage = cate_module._shared_stage(prepared, nuisances, seed)
+    fits = cate_module._fit_all_out_of_fold(names, stage, nuisances.folds, 1, intervals=False)
+    cates = {name: fits[name].cate for name in names}
     auto = estimate_cate(prepared, nuisances, estimator="auto", seed=seed)
     weights = {score.name: score.stack_weight for score in auto.scores if score.stack_weight is not None}
     predictions = np.column_stack([cates[name] for name in names])
