@@ -65,9 +65,11 @@ FLAG_HELP = {
 # Text in a script the chart font lacks is drawn as boxes; the brief says nothing false, so
 # matplotlib's warning about it is noise on the terminal.
 IGNORED_WARNINGS = (r"Glyph \d+ .* missing from font",)
-# What the spare process loads early: the nuisance models' learners (scikit-learn), then the brief's
+# What the spare process loads on start: the models' learners (scikit-learn), so that it shares the
+# nuisance fits; and once the fits are done, while this process searches the rules, the brief's
 # renderers (WeasyPrint, matplotlib, Jinja2).
-SPARE_MODULES = ("targeting.estimate.learners", "targeting.report.html")
+SPARE_MODULES = ("targeting.estimate.learners",)
+SPARE_LATER_MODULES = ("targeting.report.html",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,15 +166,16 @@ def _run_report(args, progress, workers: int, spare: list) -> int:
     outdir = Path(args.outdir) if args.outdir else default_outdir(input_path)
     check_outdir(outdir, input_path)
     from targeting.parallel import SpareProcess, Workers
+
+    if workers > 1:
+        # Started once the input is read (a file refused earlier needs no process): it loads the
+        # learners while this process loads its own libraries, shares the fits, renders the brief.
+        spare.append(SpareProcess(SPARE_MODULES, later=SPARE_LATER_MODULES, ignored_warnings=IGNORED_WARNINGS))
     from targeting.pipeline import run
     from targeting.report.outputs import write_outputs
 
     if progress:
         progress("loaded the models")
-    if workers > 1:
-        # Started only now: while this process loaded its libraries the other core may be someone
-        # else's. It loads its own while this one fits, shares the fits, and renders the brief.
-        spare.append(SpareProcess(SPARE_MODULES, ignored_warnings=IGNORED_WARNINGS))
     result = run(raw, config, progress=progress, workers=Workers(workers, spare[0] if spare else None))
     paths = write_outputs(result, outdir, progress=progress, spare=spare[0] if spare else None)
     if progress is not None:

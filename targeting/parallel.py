@@ -11,7 +11,7 @@ number of workers. Warnings raised in a worker are raised again here, in task or
 Starting the workers costs about a second of one core (each imports scikit-learn) on top of
 dispatching: jobs smaller than `MIN_PARALLEL_SECONDS` of estimated serial work do not start them.
 They run in this process, shared with the `SpareProcess` the command started at its beginning
-when there is one (it has long finished starting by then). With two processes in all, every job
+when there is one (once it has imported the learners). With two processes in all, every job
 is shared that way: this process computes too, and nothing new has to start.
 """
 
@@ -35,10 +35,12 @@ MAX_DEFAULT_WORKERS = 4
 # Below this much estimated serial work (seconds on one core) no new workers are started: the cold
 # start of two loky workers took 1.5-2 s of wall time on this project's 2-core machine (bench/RESULTS.md).
 MIN_PARALLEL_SECONDS = 4.0
-# Jobs from this much estimated serial work on are shared with the spare process. Smaller ones
-# gained nothing in measurements (bench/RESULTS.md): the spare's first fits are slow while it is
-# still loading and warming up, and this process then waits for its last task.
-MIN_SHARED_SECONDS = 3.0
+# Jobs from this much estimated serial work on are shared with the spare process. With the spare
+# started as soon as the input is read and loading only the learners first, it is warm by the
+# first fits: sharing the 2,000-row benchmark's nuisances (2.2 s estimated) took 1.0 s to 0.6 s
+# (bench/RESULTS.md, session 5); at 500 rows it made no difference. Below a second of work the
+# round trips to the spare would be most of it.
+MIN_SHARED_SECONDS = 1.0
 # Arrays at least this large reach the spare process as memory maps rather than pickled copies.
 MAPPED_BYTES = 1_000_000
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -92,6 +94,11 @@ class Workers:
     def __init__(self, count: int, spare: "SpareProcess | None" = None) -> None:
         self.count = count
         self.spare = spare if count > 1 else None
+
+    def fitting_done(self) -> None:
+        """No more fits will come: the spare process may load what its next work needs."""
+        if self.spare is not None:
+            self.spare.load_later()
 
     def map(self, function: Callable[..., Any], tasks: Sequence[tuple], *,
             serial_seconds: float = float("inf")) -> list[Any]:
@@ -318,12 +325,17 @@ class SpareProcess:
     Parameters
     ----------
     modules : tuple of str
-        Modules to import on start.
+        Modules to import on start: those its first tasks need, since it shares tasks once it has
+        imported them (`ready`).
+    later : tuple of str
+        Modules to import once `load_later` is called (when its first kind of task is over): imported
+        on start they would delay its first tasks.
     ignored_warnings : tuple of str
         Message patterns of warnings to ignore there, as this process does.
     """
 
-    def __init__(self, modules: tuple[str, ...], ignored_warnings: tuple[str, ...] = ()) -> None:
+    def __init__(self, modules: tuple[str, ...], later: tuple[str, ...] = (),
+                 ignored_warnings: tuple[str, ...] = ()) -> None:
         from joblib.externals.loky import ProcessPoolExecutor
 
         # loky starts a fresh interpreter (forking a process that may have started OpenMP threads is
@@ -333,10 +345,17 @@ class SpareProcess:
         # Submitting starts the process now, not at the first real call.
         self.loading = [self.executor.submit(_load, module) for module in modules]
         self._submitted = list(self.loading)
+        self._later = later
 
     def ready(self) -> bool:
         """Whether it has loaded its modules (and so would start a task at once)."""
         return all(future.done() for future in self.loading)
+
+    def load_later(self) -> None:
+        """Import the ``later`` modules there now (once)."""
+        for module in self._later:
+            self.submit(_load, module)
+        self._later = ()
 
     def submit(self, function: Callable[..., Any], *args: Any):
         """Run ``function(*args)`` there; returns its future."""

@@ -84,6 +84,8 @@ def _run(raw: RawInput, config: Config, step: _Progress, workers: int | Workers)
                          workers=workers)
     step("fitted cross-fitted outcome and propensity models")
     cate = estimate_cate(prepared, nuis, estimator=config.estimator, seed=config.seed, workers=workers)
+    if isinstance(workers, Workers):
+        workers.fitting_done()
     step(f"estimated individual effects ({cate.label})")
 
     benefit, cate_benefit = prepared.sign * nuis.gamma, prepared.sign * cate.cate

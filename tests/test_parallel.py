@@ -97,6 +97,27 @@ def test_fits_shared_with_the_spare_process_give_the_same_nuisances(always_paral
     assert [str(w.message) for w in caught] == [f"task {k} warns" for k in range(6)]
 
 
+def _imported(module: str) -> bool:
+    import sys
+
+    return module in sys.modules
+
+
+def test_the_spare_loads_its_later_modules_once_the_fits_are_done():
+    spare = parallel.SpareProcess(("targeting.estimate.learners",), later=("targeting.format",))
+    try:
+        assert spare.submit(_imported, "targeting.estimate.learners").result()
+        assert not spare.submit(_imported, "targeting.format").result()  # not before it is told
+        workers = parallel.Workers(2, spare)
+        workers.fitting_done()
+        assert spare.submit(_imported, "targeting.format").result()
+        submitted = len(spare._submitted)
+        workers.fitting_done()  # a second call loads nothing again
+        assert len(spare._submitted) == submitted
+    finally:
+        spare.close(finished=True)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Rows:
     values: np.ndarray

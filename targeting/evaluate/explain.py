@@ -12,7 +12,9 @@ the mean held-out CATE prediction there.
 from __future__ import annotations
 
 import numpy as np
-import statsmodels.api as sm
+# The modules, not statsmodels.api, which loads all of statsmodels (0.27 s against 0.04 s).
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from targeting.data.prepare import Prepared
 from targeting.evaluate.stats import Z95, mean_interval
@@ -41,8 +43,8 @@ def best_linear_projection(prepared: Prepared, gamma: np.ndarray) -> list[Projec
         if name in numeric and sd > 0:
             scale[j] = sd
     keep = x.std(axis=0) > 0  # a constant column carries no information here
-    design = sm.add_constant(x[:, keep] / scale[keep], has_constant="add")
-    fit = sm.OLS(gamma, design).fit(cov_type="HC1")
+    design = add_constant(x[:, keep] / scale[keep], has_constant="add")
+    fit = OLS(gamma, design).fit(cov_type="HC1")
     terms = []
     for k, j in enumerate(np.flatnonzero(keep), start=1):
         name = prepared.dense_names[j]
