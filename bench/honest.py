@@ -42,6 +42,19 @@ def coverage_table(scores: dict[float, list]) -> None:
                   f"{np.mean([w for _, w in pairs]):.4g} |")
 
 
+def error_table(scores: dict[float, list]) -> None:
+    """Mean and SD of the standardised errors of the two gains: a mean away from 0 is a bias of the
+    estimate, an SD above 1 a standard error too small for its noise."""
+    print("| learning share | interval | trials | mean of (estimate - truth) / SE | SE of that mean | SD |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for share, rows in scores.items():
+        for label, values in (("gain over treat-none", [s.none_z for s in rows]),
+                              ("gain over treat-all", [s.all_z for s in rows])):
+            z = np.asarray(values)
+            print(f"| {share:.1f} | {label} | {len(z)} | {z.mean():+.3f} | {z.std(ddof=1) / np.sqrt(len(z)):.3f} | "
+                  f"{z.std(ddof=1):.3f} |")
+
+
 def value_table(scores: dict[float, list]) -> None:
     """Mean true value of the rule learned on each share and on everyone, as shares of the oracle's."""
     print("| learning share | V_share / V_oracle | V_all / V_oracle | (V_all - V_share) / V_oracle | SE |")
@@ -69,6 +82,8 @@ def study(name: str, args: argparse.Namespace) -> None:
     print(f"\n### {name}: n = {args.n:,}, {len(trials)} trials, budget 30%, estimator {args.estimator}, "
           f"population {args.population:,} (oracle gain {pop.oracle():.4g} per person)\n")
     coverage_table(scores)
+    print("\nStandardised errors of the gains (bias: the mean; the standard error's calibration: the SD):\n")
+    error_table(scores)
     print(f"\nTrue gain over treating no one in the population (pipeline's share {LEARN_SHARE}; "
           "V_all: the same tree learned on everyone):\n")
     value_table(scores)

@@ -18,6 +18,7 @@ from targeting.data.prepare import prepare
 from targeting.data.read import RawInput, read_input
 from targeting.estimate.nuisance import fit_nuisances, make_folds
 from targeting.evaluate.rules import leaf_rules
+from targeting.evaluate.stats import Z95
 from targeting.evaluate.values import compare
 from targeting.model.report import Comparison
 from targeting.pipeline import run
@@ -192,15 +193,18 @@ def honest_trial(name: str, seed: int, *, n: int = 5000, shares=(LEARN_SHARE,), 
 class ShareScore:
     """One trial's rule at one learning share, judged against the population.
 
-    Coverage flags and widths of the gain over treating no one and over treating everyone, the
-    same for each leaf with an effect, and true gains over treating no one: the rule's (``value``),
+    Coverage flags, widths and standardised errors ((estimate - truth) / its standard error, read
+    off the interval) of the gain over treating no one and over treating everyone, coverage flags
+    and widths for each leaf with an effect, and true gains over treating no one: the rule's (``value``),
     the tree learned on everyone's (``value_all``) and the oracle's.
     """
 
     none_covered: bool
     none_width: float
+    none_z: float
     all_covered: bool
     all_width: float
+    all_z: float
     leaf_covered: list
     leaf_width: list
     leaf_treated: list
@@ -211,6 +215,12 @@ class ShareScore:
 
 def _covers(low: float, high: float, truth: float) -> bool:
     return bool(low <= truth <= high)
+
+
+def _standardised_error(comparison: Comparison, truth: float) -> float:
+    """(estimate - truth) / standard error, the error read off the symmetric 95% interval: its mean
+    over trials is the estimate's bias, its SD how well the standard error measures the noise."""
+    return float((comparison.difference - truth) / ((comparison.ci_high - comparison.ci_low) / (2 * Z95)))
 
 
 def score_trial(trial: HonestTrial, pop: Population, share: float = LEARN_SHARE) -> ShareScore:
@@ -228,8 +238,10 @@ def score_trial(trial: HonestTrial, pop: Population, share: float = LEARN_SHARE)
     return ShareScore(
         none_covered=_covers(shown.treat_none.ci_low, shown.treat_none.ci_high, gain_none),
         none_width=shown.treat_none.ci_high - shown.treat_none.ci_low,
+        none_z=_standardised_error(shown.treat_none, gain_none),
         all_covered=_covers(shown.treat_all.ci_low, shown.treat_all.ci_high, gain_all),
         all_width=shown.treat_all.ci_high - shown.treat_all.ci_low,
+        all_z=_standardised_error(shown.treat_all, gain_all),
         leaf_covered=covered, leaf_width=width, leaf_treated=treated,
         value=gain_none, value_all=pop.gain(pop.decisions(trial.everyone)), oracle=pop.oracle(),
     )
