@@ -17,7 +17,7 @@ from targeting.model.report import (BalanceRow, Calibration, CateSummary, Diagno
 # rule of thumb in the balance-table literature).
 SMD_IMBALANCE = 0.1
 
-# Standard errors of the heterogeneity tests when the judged people's CATEs were fitted out of fold
+# Standard errors of the heterogeneity tests when the judged people's CATEs were fitted out of fold (or bag)
 # among themselves. Then person i's CATE was fitted on j's outcome and j's on i's, and a test
 # statistic T = sum_i c_i e_i (c_i: i's centred CATE or group weight, e_i: the noise in i's score) is
 # a U-statistic: to first order c_i = c_i0 + sum_j h_ij e_j, and
