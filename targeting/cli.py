@@ -49,6 +49,7 @@ FLAG_HELP = {
     "budget": "share (30%% or 0.3) or number of people (250) that may be treated",
     "cost": "per-person cost: a column name or a constant",
     "budget_total": "total money that may be spent (needs --cost)",
+    "currency": "shown with every amount of money: a symbol or code such as EUR, $ or CHF (default: none)",
     "propensity": "known probability of treatment: a number (0.5) or a column",
     "subgroup": "pre-specified subgroup expression, e.g. \"age > 65\" (repeatable)",
     "true_effect": "column of true effects (simulation studies): adds an accuracy table",

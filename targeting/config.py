@@ -188,6 +188,9 @@ def split_outside_quotes(text: str, separator: str) -> list[str]:
     return items
 
 
+MAX_CURRENCY_CHARS = 10
+
+
 def merge_sources(*sources: tuple[str, dict[str, Any]]) -> Config:
     """Build the effective config from ``(source name, mapping)`` pairs, lowest precedence first.
 
@@ -236,6 +239,11 @@ def _check(config: Config) -> None:
     if config.harm_threshold < 0:
         raise ConfigError(
             f"Setting 'harm_threshold' is a size of harm and must be 0 or more; got {config.harm_threshold}."
+        )
+    if config.currency is not None and (len(config.currency) > MAX_CURRENCY_CHARS or not config.currency.isprintable()):
+        raise ConfigError(
+            f"Setting 'currency' is written before every amount of money, so it must be a short symbol or code "
+            f"(at most {MAX_CURRENCY_CHARS} characters, e.g. EUR, $ or CHF); got '{config.currency[:40]}'."
         )
     if config.budget_total is not None:
         if config.budget_total <= 0:

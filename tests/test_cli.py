@@ -50,6 +50,7 @@ def test_version(capsys):
     (["--direction", "up"], EXIT_CONFIG, "direction"),
     (["--estimator", "causal_forrest"], EXIT_CONFIG, "Did you mean 'causal_forest'"),
     (["--covariates", "age,weight"], EXIT_CONFIG, "'weight'"),
+    (["--currency", "Swiss francs, paid quarterly"], EXIT_CONFIG, "at most 10 characters"),
 ])
 def test_validate_table(trial_csv, capsys, extra, code, fragment):
     assert main(["validate", str(trial_csv), *BASE, *extra]) == code
@@ -131,3 +132,10 @@ def test_closed_stdout_is_not_an_internal_error(trial_csv):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == EXIT_OK
     assert "internal error" not in stderr and "Traceback" not in stderr
+
+
+def test_currency_flag_reaches_the_settings():
+    from targeting.cli import build_parser, effective_config
+
+    args = build_parser().parse_args(["report", "trial.csv", "--currency", "CHF"])
+    assert effective_config(args, {"currency": "EUR"}).currency == "CHF"  # the flag beats the config sheet
