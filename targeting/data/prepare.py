@@ -327,9 +327,10 @@ def _check_outcome_and_arms(y: np.ndarray, t: np.ndarray, roles: _Roles, config:
 
     Returns whether the outcome is 0/1.
     """
-    if np.nanstd(y) == 0:
+    known = y[~np.isnan(y)]  # np.nanstd warns when nothing is left
+    if known.size and np.all(known == known[0]):
         raise InputError(
-            f"Outcome column '{roles.outcome}' has the same value ({y[0]:g}) for everyone, so no effect can be "
+            f"Outcome column '{roles.outcome}' has the same value ({known[0]:g}) for everyone, so no effect can be "
             "seen. Check that the right column is named as the outcome."
         )
     n_treated, n_control = int(t.sum()), int(len(t) - t.sum())
