@@ -142,17 +142,15 @@ def _report(args) -> int:
     # the libraries take to load is shown as a stage of its own.
     progress = reporter(quiet=args.quiet)
     spare = []
-    finished = interrupted = False
+    interrupted = False
     try:
-        code = _run_report(args, progress, workers, spare)
-        finished = True
-        return code
+        return _run_report(args, progress, workers, spare)
     except KeyboardInterrupt:  # Ctrl-C and SIGTERM (Terminated)
         interrupted = True
         raise
     finally:
         for process in spare:
-            process.close(finished=finished, interrupted=interrupted)
+            process.close(interrupted=interrupted)
         if progress is not None:
             progress.close()
 

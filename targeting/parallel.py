@@ -345,6 +345,7 @@ class SpareProcess:
         # Submitting starts the process now, not at the first real call.
         self.loading = [self.executor.submit(_load, module) for module in modules]
         self._submitted = list(self.loading)
+        self._imports = list(self.loading)  # every module import sent, these and `load_later`'s
         self._later = later
 
     def ready(self) -> bool:
@@ -354,7 +355,7 @@ class SpareProcess:
     def load_later(self) -> None:
         """Import the ``later`` modules there now (once)."""
         for module in self._later:
-            self.submit(_load, module)
+            self._imports.append(self.submit(_load, module))
         self._later = ()
 
     def submit(self, function: Callable[..., Any], *args: Any):
@@ -363,20 +364,22 @@ class SpareProcess:
         self._submitted.append(future)
         return future
 
-    def close(self, *, finished: bool = False, interrupted: bool = False) -> None:
-        """Stop the process: after a ``finished`` run with nothing left running there, let it exit by
-        itself; after an error, kill it and wait until it is gone; after an ``interrupted`` run, kill
-        it without waiting, abandoning any call still running.
+    def close(self, *, interrupted: bool = False) -> None:
+        """Stop the process. When nothing but module imports is left running there (always so at the
+        end of a run, and after an error found in the data), let them finish and the process exit by
+        itself; after an ``interrupted`` run, or an error while it computes, kill it.
 
-        Killed without waiting, it leaves a semaphore that loky's resource tracker reports on stderr
-        at exit: at the end of a normal run in about one run in eight, after a data error (the spare
-        still loading the learners) in 2 of 12, against none of 12 with the wait. After an
-        interruption waiting could raise in place of the interruption, so it is not waited for.
+        Killed, it may leave a semaphore that loky's resource tracker reports on stderr at exit: at
+        the end of a normal run in about one run in eight; after a data error (it was still loading
+        the learners) in 2 of 12 runs, and still once in a CI run when killed and then waited for.
+        After an interruption waiting could raise in place of the interruption, so it is not
+        waited for.
         """
-        if finished and all(future.done() for future in self._submitted):
-            # Its interpreter's last garbage collections over everything the renderers and learners
-            # left took about 0.5 s of the wait; frozen objects are skipped (gc.freeze).
-            self.executor.submit(gc.freeze).result()
-            self.executor.shutdown(wait=True)
-        else:
+        running = [future for future in self._submitted if not future.done()]
+        if interrupted or any(future not in self._imports for future in running):
             self.executor.shutdown(wait=not interrupted, kill_workers=True)
+            return
+        # Its interpreter's last garbage collections over everything the renderers and learners
+        # left took about 0.5 s of the wait; frozen objects are skipped (gc.freeze).
+        self.executor.submit(gc.freeze).result()
+        self.executor.shutdown(wait=True)

@@ -115,7 +115,7 @@ def test_the_spare_loads_its_later_modules_once_the_fits_are_done():
         workers.fitting_done()  # a second call loads nothing again
         assert len(spare._submitted) == submitted
     finally:
-        spare.close(finished=True)
+        spare.close()
 
 
 @dataclasses.dataclass(frozen=True)
