@@ -343,9 +343,11 @@ class SpareProcess:
         self.executor = ProcessPoolExecutor(max_workers=1, initializer=_quiet_worker, initargs=(ignored_warnings,),
                                             env=ONE_THREAD)
         # Submitting starts the process now, not at the first real call.
-        self.loading = [self.executor.submit(_load, module) for module in modules]
-        self._submitted = list(self.loading)
-        self._imports = list(self.loading)  # every module import sent, these and `load_later`'s
+        # The calls sent and not yet done: a done one drops out, and its result with it (a list of
+        # every future sent kept each fit's predictions alive until the end of the run).
+        self._running: set = set()
+        self.loading = [self.submit(_load, module) for module in modules]
+        self._imports = set(self.loading)  # every module import sent, these and `load_later`'s
         self._later = later
 
     def ready(self) -> bool:
@@ -355,13 +357,14 @@ class SpareProcess:
     def load_later(self) -> None:
         """Import the ``later`` modules there now (once)."""
         for module in self._later:
-            self._imports.append(self.submit(_load, module))
+            self._imports.add(self.submit(_load, module))
         self._later = ()
 
     def submit(self, function: Callable[..., Any], *args: Any):
         """Run ``function(*args)`` there; returns its future."""
         future = self.executor.submit(function, *args)
-        self._submitted.append(future)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)  # run at once if it is already done
         return future
 
     def close(self, *, interrupted: bool = False) -> None:
@@ -375,7 +378,7 @@ class SpareProcess:
         After an interruption waiting could raise in place of the interruption, so it is not
         waited for.
         """
-        running = [future for future in self._submitted if not future.done()]
+        running = list(self._running)  # the done-callbacks of the executor's thread may shrink the set
         if interrupted or any(future not in self._imports for future in running):
             self.executor.shutdown(wait=not interrupted, kill_workers=True)
             return

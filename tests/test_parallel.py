@@ -111,9 +111,13 @@ def test_the_spare_loads_its_later_modules_once_the_fits_are_done():
         workers = parallel.Workers(2, spare)
         workers.fitting_done()
         assert spare.submit(_imported, "targeting.format").result()
-        submitted = len(spare._submitted)
+        imports = len(spare._imports)
         workers.fitting_done()  # a second call loads nothing again
-        assert len(spare._submitted) == submitted
+        assert len(spare._imports) == imports
+        deadline = time.monotonic() + 10  # done-callbacks run in the executor's thread, just after the results
+        while spare._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not spare._running, "done calls are dropped, with their results"
     finally:
         spare.close()
 
